@@ -1,0 +1,121 @@
+"""The ``physsim`` command line. It calls the library's functions and nothing else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from physsim import __version__
+from physsim.errors import UserError
+
+KIND_CHOICES = ("attack", "defense", "classifier", "transform", "object", "scene", "command",
+                "plugin")
+
+
+class PhyssimGroup(click.Group):
+    """A click group that turns :class:`UserError` into one line and exit status 2.
+
+    It also adds the commands that plugins register, loading plugins only when a command
+    that is not built in is asked for (so ``physsim --version`` stays fast).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from physsim.plugins import get_commands
+
+        return sorted({*super().list_commands(ctx), *get_commands()})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        cmd = super().get_command(ctx, cmd_name)
+        if cmd is not None:
+            return cmd
+        from physsim.plugins import get_commands
+
+        return get_commands().get(cmd_name)  # type: ignore[no-any-return]
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(2)
+
+
+@click.group(cls=PhyssimGroup)
+@click.version_option(__version__, prog_name="physsim")
+@click.option("--debug", is_flag=True, help="Show tracebacks for user errors too.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool) -> None:
+    """Simulate physical adversarial attacks on image classifiers."""
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+@cli.command("plugins")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
+def plugins_cmd(as_json: bool, kind: str | None) -> None:
+    """List the registered components and the plugins that provide them."""
+    from physsim.plugins import all_entries
+
+    rows = [e for e in all_entries() if kind is None or e.kind == kind]
+    if as_json:
+        keys = ("name", "kind", "plugin", "version", "status")
+        click.echo(json.dumps([{k: getattr(e, k) for k in keys} for e in rows], indent=2))
+        return
+    if not rows:
+        click.echo("no components registered")
+        return
+    width = max(len(e.name) for e in rows)
+    for e in rows:
+        status = "" if e.status == "ok" else f"  [{e.status}]"
+        click.echo(f"{e.kind:<10} {e.name:<{width}}  {e.plugin} {e.version}{status}")
+
+
+@cli.command("new-plugin")
+@click.argument("name")
+@click.option("--kind", type=click.Choice(["attack", "defense", "classifier", "transform"]),
+              default="attack", show_default=True, help="What the plugin registers.")
+@click.option("-o", "--output", "parent", type=click.Path(path_type=Path), default=Path("."),
+              show_default=True, help="Folder in which to create the package folder.")
+def new_plugin_cmd(name: str, kind: str, parent: Path) -> None:
+    """Scaffold a plugin package NAME that passes its own tests after `pip install -e`."""
+    from physsim.scaffold import new_plugin
+
+    path = new_plugin(name, kind, parent)
+    click.echo(f"created {path}")
+    click.echo(f"next: pip install -e {path} && pytest {path}")
+
+
+@cli.command("run")
+@click.argument("scene")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Run directory to create (default: runs/<scene>-<timestamp>).")
+@click.option("--seed", type=int, default=None, help="Override the scene's seed.")
+@click.option("--device", default=None, help="cpu, cuda or cuda:N (overrides the scene).")
+@click.option("--steps", type=click.IntRange(min=1), default=None,
+              help="Override the attack's number of steps.")
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Finish an interrupted run from its checkpoint in this directory.")
+def run_cmd(scene: str, output: Path | None, seed: int | None, device: str | None,
+            steps: int | None, resume: Path | None) -> None:
+    """Run SCENE (a registered scene name or a YAML file) and write a run directory."""
+    from physsim.runner import run_scene
+
+    run_dir = run_scene(scene, output=output, seed=seed, device=device, steps=steps,
+                        resume=resume)
+    click.echo(f"run directory: {run_dir}")
+
+
+def main() -> None:
+    """Entry point of the ``physsim`` console script and ``python -m physsim``."""
+    cli(prog_name="physsim")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The differentiable world: camera pose, compositing, lighting, printer, photo, pipeline."""

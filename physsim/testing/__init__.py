@@ -1,0 +1,29 @@
+"""Contract test classes for plugin authors (and the built-ins).
+
+Subclass one in your plugin's tests and fill in the class attributes; pytest collects the
+inherited ``test_*`` methods::
+
+    from physsim.testing import AttackContract
+    from my_plugin import MyAttack
+
+    class TestMyAttack(AttackContract):
+        attack_class = MyAttack
+        options = {"restarts": 2}
+"""
+
+from physsim.testing.contracts import (
+    AttackContract,
+    ClassifierContract,
+    DefenseContract,
+    TransformContract,
+)
+from physsim.testing.toy import linear_toy_classifier, toy_images
+
+__all__ = [
+    "AttackContract",
+    "ClassifierContract",
+    "DefenseContract",
+    "TransformContract",
+    "linear_toy_classifier",
+    "toy_images",
+]
