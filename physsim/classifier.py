@@ -16,6 +16,7 @@ from torch import nn
 
 from physsim.errors import UserError
 from physsim.options import Options, parse_options
+from physsim.options import Options as OptionsModel
 
 
 class Classifier(nn.Module):
@@ -60,12 +61,12 @@ class Classifier(nn.Module):
             p.requires_grad_(False)
 
     @classmethod
-    def create(cls, options: Mapping[str, Any] | Options | None = None) -> Classifier:
+    def create(cls, options: Mapping[str, Any] | OptionsModel | None = None) -> Classifier:
         """Build the classifier from its options (loading weights). Subclasses override."""
         raise NotImplementedError(f"{cls.__name__}.create")
 
     @classmethod
-    def parse(cls, options: Mapping[str, Any] | Options | None) -> Any:
+    def parse(cls, options: Mapping[str, Any] | OptionsModel | None) -> Any:
         """Validate ``options`` against ``cls.Options`` (one-line error naming the field)."""
         return parse_options(cls.Options, options, f"classifier {cls.name!r} options")
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,8 @@ class PhyssimGroup(click.Group):
             return cmd
         from physsim.plugins import get_commands
 
-        return get_commands().get(cmd_name)  # type: ignore[no-any-return]
+        cmd = get_commands().get(cmd_name)
+        return cmd
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -118,4 +118,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from physsim.options import Options, parse_options
+from physsim.options import Options as OptionsModel
 
 
 class Component:
@@ -20,7 +21,7 @@ class Component:
     kind: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
 
-    def __init__(self, options: Mapping[str, Any] | Options | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any] | OptionsModel | None = None) -> None:
         self.options = parse_options(self.Options, options, f"{self.kind} {self.name!r} options")
 
     def __repr__(self) -> str:

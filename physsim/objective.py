@@ -65,10 +65,7 @@ class ClassifierObjective:
         self.queries = 0
 
     def _logits_of(self, x: torch.Tensor, params: Any) -> torch.Tensor:
-        if self.renderer is None:
-            images = x.unsqueeze(1)
-        else:
-            images = self.renderer.render(x, params)
+        images = x.unsqueeze(1) if self.renderer is None else self.renderer.render(x, params)
         b, s = images.shape[:2]
         self.forwards += 1
         self.queries += b * s

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from physsim.errors import UserError
 
-O = TypeVar("O", bound="Options")
+OptionsT = TypeVar("OptionsT", bound="Options")
 
 
 class Options(BaseModel):
@@ -32,7 +32,9 @@ def describe_validation_error(exc: ValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
-def parse_options(schema: type[O], value: Mapping[str, Any] | O | None, where: str) -> O:
+def parse_options(
+    schema: type[OptionsT], value: Mapping[str, Any] | OptionsT | None, where: str
+) -> OptionsT:
     """Validate ``value`` against ``schema``; a bad value raises one-line :class:`UserError`.
 
     Args:

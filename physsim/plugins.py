@@ -32,6 +32,11 @@ ENTRY_POINT_GROUP = "physsim"
 #: Built-in plugins: importable modules that implement hooks, registered in this order.
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "physsim.builtin",
+    "physsim.eot.plugin",
+    "physsim_attacks",
+    "physsim_signs",
+    "physsim_digits",
+    "physsim_models",
 )
 
 #: kind -> (hook name, base class path) for the component registries.

@@ -11,13 +11,11 @@ inherited ``test_*`` methods::
         options = {"restarts": 2}
 """
 
-from physsim.testing.contracts import (
-    AttackContract,
-    ClassifierContract,
-    DefenseContract,
-    TransformContract,
-)
+from physsim.testing.attack import AttackContract
+from physsim.testing.classifier import ClassifierContract
+from physsim.testing.defense import DefenseContract
 from physsim.testing.toy import linear_toy_classifier, toy_images
+from physsim.testing.transform import TransformContract
 
 __all__ = [
     "AttackContract",

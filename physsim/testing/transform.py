@@ -1,0 +1,80 @@
+"""The contract every EOT transform keeps."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar
+
+import pytest
+import torch
+
+from physsim.eot.base import Transform, params_from_json, params_to_json
+from physsim.testing._common import _options_reject_unknown_keys
+
+
+class TransformContract:
+    """A transform samples JSON-serialisable, replayable params from a seed, and applies them
+    as a pure, shape- and range-preserving, differentiable function.
+
+    Set ``transform_class``; optionally ``options``, ``image_size`` and ``gradcheck``.
+    """
+
+    transform_class: ClassVar[type[Transform]]
+    options: ClassVar[dict[str, Any]] = {}
+    image_size: ClassVar[int] = 16
+    #: run torch.autograd.gradcheck in float64 (off for transforms with discrete steps)
+    gradcheck: ClassVar[bool] = True
+
+    def _images(self, n: int = 3, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        g = torch.Generator().manual_seed(7)
+        return torch.rand(n, 3, self.image_size, self.image_size, generator=g, dtype=dtype)
+
+    def _params(self, n: int = 3, seed: int = 0) -> dict[str, torch.Tensor]:
+        t = self.transform_class(self.options)
+        return t.sample(n, torch.Generator().manual_seed(seed))
+
+    def test_has_name_and_kind(self) -> None:
+        assert self.transform_class.name
+        assert self.transform_class.kind == "transform"
+
+    def test_options_reject_unknown_keys(self) -> None:
+        _options_reject_unknown_keys(self.transform_class, self.options)
+
+    def test_same_seed_same_params(self) -> None:
+        a, b = self._params(seed=5), self._params(seed=5)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k].shape[0] == 3, k
+            assert torch.equal(a[k], b[k]), k
+
+    def test_params_replay_from_json(self) -> None:
+        t = self.transform_class(self.options)
+        params = self._params()
+        replayed = params_from_json(json.loads(json.dumps(params_to_json(params))))
+        x = self._images()
+        torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
+
+    def test_shape_and_range(self) -> None:
+        t = self.transform_class(self.options)
+        x = self._images()
+        y = t.apply(x, self._params())
+        assert y.shape == x.shape and y.dtype == x.dtype
+        assert y.min() >= 0 and y.max() <= 1
+
+    def test_differentiable(self) -> None:
+        t = self.transform_class(self.options)
+        x = self._images().requires_grad_(True)
+        t.apply(x, self._params()).sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+    def test_gradcheck(self) -> None:
+        if not self.gradcheck:
+            pytest.skip("transform has discrete steps; gradcheck disabled")
+        t = self.transform_class(self.options)
+        params = {k: v.double() if v.is_floating_point() else v for k, v in self._params(1).items()}
+        g = torch.Generator().manual_seed(1)
+        # keep away from [0, 1] edges where a clamp has no derivative
+        x = (0.25 + 0.5 * torch.rand(1, 3, 6, 6, generator=g, dtype=torch.float64))
+        x.requires_grad_(True)
+        assert torch.autograd.gradcheck(lambda im: t.apply(im, params), (x,), eps=1e-6,
+                                        atol=1e-4)
