@@ -1,0 +1,89 @@
+"""Run directories: created fresh, written under a ``.partial`` name, renamed when complete.
+
+A run directory is never overwritten. Until a run finishes, its files live in
+``<dir>.partial``; only a finished run has the final name, so an interrupted run leaves nothing
+that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from physsim import __version__
+from physsim.errors import UserError
+
+
+def default_run_dir(scene_name: str, root: Path = Path("runs")) -> Path:
+    """``runs/<scene>-<UTC timestamp>``, with a counter if that exists already."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    base = root / f"{scene_name}-{stamp}"
+    path, i = base, 1
+    while path.exists() or partial(path).exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path
+
+
+def partial(run_dir: Path) -> Path:
+    """Where the files of an unfinished run live."""
+    return run_dir.with_name(run_dir.name + ".partial")
+
+
+def start(run_dir: Path) -> Path:
+    """Create ``<run_dir>.partial``; refuse if the run directory (or its partial) exists."""
+    if run_dir.exists():
+        raise UserError("run directory exists already; it is never overwritten", str(run_dir))
+    work = partial(run_dir)
+    if work.exists():
+        raise UserError(
+            f"an unfinished run is there ({work}); finish it with --resume or remove it",
+            str(run_dir),
+        )
+    work.mkdir(parents=True)
+    return work
+
+
+def finish(run_dir: Path) -> Path:
+    """Give the finished run its final name (an atomic rename)."""
+    os.replace(partial(run_dir), run_dir)
+    return run_dir
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (temp file + rename), so no reader sees half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    os.replace(tmp, path)
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=5, cwd=Path(__file__).parent, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def manifest(seed: int, device: str, plugins: dict[str, str]) -> dict[str, Any]:
+    """Versions, seed, device and git commit: what is needed to reproduce a run."""
+    import kornia
+    import torch
+
+    return {
+        "physsim": __version__,
+        "plugins": plugins,
+        "seed": seed,
+        "device": device,
+        "torch": torch.__version__,
+        "kornia": kornia.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "git_commit": _git_commit(),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }

@@ -1,0 +1,184 @@
+"""From a validated scene to a finished run directory: build, attack, evaluate, report.
+
+``run_scene`` is what ``physsim run`` calls; ``build_scenario``, ``attack_scenario``,
+``evaluate_scenario`` and ``write_report`` are the same steps as a Python API. Data flows
+forward as values; nothing collects state along the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from physsim import rundir
+from physsim.attack import Attack, AttackResult, Budget, Goal
+from physsim.classifier import Classifier
+from physsim.errors import UserError
+from physsim.masks import make_mask
+from physsim.objective import ClassifierObjective
+from physsim.objects import ObjectTexture
+from physsim.scene import AttackSpec, Scene, load_scene
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Everything a run needs, built and checked before any work starts."""
+
+    scene: Scene
+    source: str
+    device: torch.device
+    seed: int
+    classifier: Classifier
+    attacks: tuple[tuple[AttackSpec, Attack], ...]
+    obj: ObjectTexture | None = None
+    mask: torch.Tensor | None = None
+    pipeline: Any = None
+    images: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
+    plugins: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RunResult:
+    """What a run produced: the artefact, the attack's record and the metrics."""
+
+    metrics: dict[str, Any]
+    artefact: torch.Tensor | None = None
+    attack_results: list[AttackResult] = field(default_factory=list)
+    renders: list[dict[str, Any]] = field(default_factory=list)
+    figures: dict[str, bytes] = field(default_factory=dict)
+
+
+def _device(name: str) -> torch.device:
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise UserError(f"not a device name: {name!r} (use cpu, cuda or cuda:N)",
+                        "device") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError("CUDA was asked for but no CUDA device is available", "device")
+    return device
+
+
+def class_index(classifier: Classifier, target: str | int, where: str) -> int:
+    """A class name or index -> index into the classifier's labels."""
+    if isinstance(target, int):
+        if not 0 <= target < classifier.num_classes:
+            raise UserError(f"class index {target} out of range 0..{classifier.num_classes - 1}",
+                            where)
+        return target
+    if target not in classifier.labels:
+        raise UserError(f"unknown class {target!r} (classes: {', '.join(classifier.labels)})",
+                        where)
+    return classifier.labels.index(target)
+
+
+def budget_of(spec: AttackSpec, steps: int | None = None, eps: float | None = None) -> Budget:
+    b = spec.budget
+    return Budget(norm=b.norm, eps=b.eps if eps is None else eps,
+                  steps=steps or b.steps, step_size=b.step_size)
+
+
+def _build_object(scene: Scene, device: torch.device) -> tuple[ObjectTexture, torch.Tensor]:
+    from physsim.plugins import lookup
+
+    assert scene.object is not None
+    obj = lookup("object", scene.object.name, "object.name")(scene.object.options).load()
+    mask = obj.mask.to(device).unsqueeze(0)
+    if scene.object.mask is not None:
+        h, w = obj.mask.shape[-2:]
+        region = make_mask(scene.object.mask, (h, w))
+        mask = mask * region.to(device).unsqueeze(0)
+    return replace(obj, texture=obj.texture.to(device), mask=obj.mask.to(device)), mask
+
+
+def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = None,
+                   device: str | None = None) -> Scenario:
+    """Resolve every name, load the classifier and object, build the EOT pipeline."""
+    from physsim.plugins import lookup
+
+    dev = _device(device or scene.device)
+    clf_cls = lookup("classifier", scene.classifier.name, "classifier.name")
+    classifier = clf_cls.create(scene.classifier.options).to(dev)
+    specs = [scene.attack] if scene.attack else list(scene.sweep.attacks if scene.sweep else [])
+    attacks = tuple((s, lookup("attack", s.name, "attack.name")(s.options)) for s in specs)
+    for spec, _ in attacks:
+        budget_of(spec)
+        if spec.target is not None:
+            class_index(classifier, spec.target, "attack.target")
+    base = Scenario(scene, source, dev, scene.seed if seed is None else seed, classifier, attacks)
+    if scene.object is not None:
+        from physsim.eot.pipeline import EOTConfig, Pipeline
+
+        obj, mask = _build_object(scene, dev)
+        cfg = EOTConfig.model_validate(scene.eot)
+        pipe = Pipeline(cfg, output_size=classifier.input_size, size_mm=obj.size_mm,
+                        alpha=obj.texture[3:], device=dev)
+        class_index(classifier, obj.label, "object.label")
+        return replace(base, obj=obj, mask=mask, pipeline=pipe)
+    assert scene.data is not None
+    heldout = getattr(clf_cls, "heldout", None)
+    if heldout is None:
+        raise UserError(f"classifier {clf_cls.name!r} has no held-out data for a digital scene",
+                        "data")
+    images, labels, _bins = heldout(scene.data.n, scene.data.seed, dev)
+    return replace(base, images=images, labels=labels)
+
+
+def goal_for(sc: Scenario, spec: AttackSpec, labels: torch.Tensor) -> Goal:
+    targets = None
+    if spec.target is not None:
+        t = class_index(sc.classifier, spec.target, "attack.target")
+        targets = torch.full_like(labels, t)
+    return Goal(spec.mode, labels, targets)
+
+
+def attack_object(sc: Scenario, steps: int | None = None,
+                  callback: Callable[[int, torch.Tensor, torch.Tensor], bool | None] | None = None,
+                  ) -> AttackResult:
+    """Optimise the object's texture through the EOT pipeline (the physical attack)."""
+    assert sc.obj is not None and sc.pipeline is not None
+    spec, attack = sc.attacks[0]
+    eot = sc.scene.eot or {}
+    objective = ClassifierObjective(
+        sc.classifier, sc.classifier.num_classes, renderer=sc.pipeline,
+        samples=int(eot.get("samples", 16)), chunk=eot.get("chunk"),
+        generator=torch.Generator(device=sc.device).manual_seed(sc.seed),
+    )
+    x0 = sc.obj.texture[:3].unsqueeze(0)
+    label = torch.tensor([class_index(sc.classifier, sc.obj.label, "object.label")],
+                         device=sc.device)
+    gen = torch.Generator(device=sc.device).manual_seed(sc.seed)
+    return attack.run(objective, x0, goal_for(sc, spec, label), budget_of(spec, steps),
+                      mask=sc.mask, generator=gen, callback=callback, early_stop=spec.early_stop)
+
+
+def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None = None,
+              device: str | None = None, steps: int | None = None,
+              resume: Path | None = None) -> Path:
+    """Load, build, run and report one scene; returns the finished run directory."""
+    from physsim.evaluate import evaluate_scenario
+    from physsim.plugins import pm
+    from physsim.report import write_report
+
+    if resume is not None:
+        raise UserError("resuming is not supported yet; start the run again", "--resume")
+    parsed, path = load_scene(scene)
+    sc = build_scenario(parsed, str(path), seed=seed, device=device)
+    run_dir = output or rundir.default_run_dir(parsed.name)
+    work = rundir.start(run_dir)
+    start = time.perf_counter()
+    pm.hook.on_run_start(scenario=sc)
+    result = evaluate_scenario(sc, steps=steps)
+    result.metrics["seconds"] = round(time.perf_counter() - start, 2)
+    pm.hook.on_run_end(scenario=sc, result=result)
+    write_report(work, sc, result, path)
+    return rundir.finish(run_dir)

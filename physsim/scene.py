@@ -1,0 +1,197 @@
+"""Scene files: a strict schema and ``load_scene``.
+
+A scene names its components by registered name (never by import path) and gives their options,
+the EOT pipeline in physical units, the evaluation grid, the seed and the device. Everything is
+validated before any work starts; a problem is one line naming the file, the field and what was
+expected (plus the available names when a name is unknown).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from physsim.errors import UnknownNameError, UserError
+from physsim.masks import MASKS
+from physsim.options import describe_validation_error
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ComponentRef(Strict):
+    """A registered component and its options."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class BudgetSpec(Strict):
+    norm: Literal["linf", "l2", "l1", "l0"] = "linf"
+    eps: float = Field(8 / 255, ge=0)
+    steps: int = Field(10, ge=1)
+    step_size: float | None = Field(None, gt=0)
+
+
+class AttackSpec(ComponentRef):
+    """The attack, its goal and its budget."""
+
+    mode: Literal["untargeted", "targeted", "least_likely"] = "untargeted"
+    target: str | int | None = None
+    budget: BudgetSpec = Field(default_factory=BudgetSpec)  # type: ignore[arg-type]
+    early_stop: bool = False
+
+    @model_validator(mode="after")
+    def _target_matches_mode(self) -> AttackSpec:
+        if self.mode == "targeted" and self.target is None:
+            raise ValueError("a targeted attack needs `target` (a class name or index)")
+        if self.mode != "targeted" and self.target is not None:
+            raise ValueError(f"`target` is only used with mode: targeted (mode is {self.mode})")
+        return self
+
+
+class ObjectRef(ComponentRef):
+    """The object whose texture is attacked; ``mask`` (a name from :mod:`physsim.masks`)
+    narrows the object's perturbable region."""
+
+    mask: str | None = None
+
+
+class DataSpec(Strict):
+    """Images for a digital scene: a held-out set drawn from a classifier's domain."""
+
+    source: Literal["classifier"] = "classifier"
+    n: int = Field(200, ge=1)
+    seed: int = 2024
+
+
+class GridSpec(Strict):
+    """The evaluation grid, modelled on the RP2 lab protocol."""
+
+    distance_m: list[float] = Field(default_factory=lambda: [1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0])
+    yaw_deg: list[float] = Field(default_factory=lambda: [0.0, 15.0, 30.0, 45.0])
+    draws: int = Field(4, ge=1, description="lighting and camera draws per cell")
+
+    @model_validator(mode="after")
+    def _physical(self) -> GridSpec:
+        if any(d <= 0 for d in self.distance_m):
+            raise ValueError("distance_m values must be > 0")
+        if any(abs(y) >= 90 for y in self.yaw_deg):
+            raise ValueError("yaw_deg values must be in (-90, 90): the object would face away")
+        return self
+
+
+class EvaluationSpec(Strict):
+    seed: int = Field(1000, description="held-out seed, never used for the attack")
+    grid: GridSpec = Field(default_factory=GridSpec)  # type: ignore[arg-type]
+    random_samples: int = Field(100, ge=0)
+    chunk: int = Field(64, ge=1)
+
+
+class SweepSpec(Strict):
+    """Sweep epsilon over one or more attacks (digital scenes)."""
+
+    eps: list[float] = Field(min_length=1)
+    attacks: list[AttackSpec] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _nonneg(self) -> SweepSpec:
+        if any(e < 0 for e in self.eps):
+            raise ValueError("eps values must be >= 0")
+        return self
+
+
+class Scene(Strict):
+    """A whole scene file."""
+
+    name: str
+    description: str = ""
+    seed: int = 0
+    device: str = "cpu"
+    classifier: ComponentRef
+    object: ObjectRef | None = None
+    data: DataSpec | None = None
+    attack: AttackSpec | None = None
+    sweep: SweepSpec | None = None
+    eot: dict[str, Any] | None = None
+    evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)  # type: ignore[arg-type]
+    defenses: list[ComponentRef] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Scene:
+        if (self.object is None) == (self.data is None):
+            raise ValueError("a scene needs exactly one of `object` (physical) or `data`")
+        if (self.attack is None) == (self.sweep is None):
+            raise ValueError("a scene needs exactly one of `attack` or `sweep`")
+        if self.object is not None and self.eot is None:
+            raise ValueError("a physical scene (with `object`) needs an `eot` section")
+        return self
+
+
+def resolve_scene_path(scene: str | Path) -> Path:
+    """A registered scene name or a path to a YAML file -> the file's path."""
+    path = Path(scene)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise UserError("scene file not found", str(path))
+        return path
+    from physsim.plugins import get_scenes
+
+    scenes = get_scenes()
+    if str(scene) not in scenes:
+        raise UnknownNameError("scene", str(scene), list(scenes))
+    return scenes[str(scene)]
+
+
+def _check_names(scene: Scene) -> None:
+    """Every component name resolves to a registered plugin (before any work starts)."""
+    from physsim.plugins import lookup
+
+    lookup("classifier", scene.classifier.name, "classifier.name")
+    if scene.object is not None:
+        lookup("object", scene.object.name, "object.name")
+        if scene.object.mask is not None and scene.object.mask not in MASKS:
+            raise UnknownNameError("mask", scene.object.mask, list(MASKS), "object.mask")
+    attacks = [scene.attack] if scene.attack else list(scene.sweep.attacks if scene.sweep else [])
+    for i, spec in enumerate(attacks):
+        lookup("attack", spec.name, "attack.name" if scene.attack else f"sweep.attacks[{i}].name")
+    for i, ref in enumerate(scene.defenses):
+        lookup("defense", ref.name, f"defenses[{i}].name")
+    eot = scene.eot or {}
+    for i, item in enumerate(eot.get("transforms", []) or []):
+        if isinstance(item, dict) and len(item) == 1:
+            lookup("transform", next(iter(item)), f"eot.transforms[{i}]")
+
+
+def parse_scene(data: Any, where: str) -> Scene:
+    """Validate a parsed YAML document; errors name ``where`` (the file) and the field."""
+    if not isinstance(data, dict):
+        raise UserError("a scene file must be a YAML mapping", where)
+    try:
+        scene = Scene.model_validate(data)
+    except ValidationError as exc:
+        raise UserError(describe_validation_error(exc), where) from None
+    try:
+        _check_names(scene)
+    except UserError as exc:
+        raise UserError(str(exc), where) from None
+    return scene
+
+
+def load_scene(scene: str | Path) -> tuple[Scene, Path]:
+    """Load and validate a scene by registered name or path. Returns (scene, its path)."""
+    path = resolve_scene_path(scene)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or exc
+        raise UserError(f"not valid YAML ({problem})", f"{path}{line}") from None
+    except OSError as exc:
+        raise UserError(f"cannot read scene file ({exc.strerror})", str(path)) from None
+    return parse_scene(data, str(path)), path

@@ -1,0 +1,71 @@
+"""Turning a sensitivity map into K printable sticker regions (RP2's mask extraction)."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+
+def sticker_regions(sensitivity: torch.Tensor, allowed: torch.Tensor, area_fraction: float,
+                    stickers: int) -> torch.Tensor:
+    """The K most sensitive compact blobs inside ``allowed``, covering <= ``area_fraction``.
+
+    Args:
+        sensitivity: (H, W) non-negative map (e.g. |delta| of an L1-regularised pass).
+        allowed: (H, W) 0/1 region the stickers must stay in.
+        area_fraction: the stickers' total area as a fraction of ``allowed``'s area.
+        stickers: K, the number of separate stickers.
+
+    Returns:
+        (H, W) float 0/1 mask on the same device as ``sensitivity``.
+    """
+    s = sensitivity.detach().float().cpu().numpy()
+    region = allowed.detach().float().cpu().numpy() > 0.5
+    h, w = s.shape
+    k = max(3, (min(h, w) // 24) | 1)
+    # a sticker is a blob one can cut out: smooth the map so regions are compact, not speckle
+    s = cv2.GaussianBlur(s, (k, k), 0) * region
+    budget = area_fraction * region.sum()
+    if budget < 1 or s.max() <= 0:
+        return torch.zeros_like(sensitivity, dtype=torch.float32)
+    thresh = np.quantile(s[region], max(0.0, 1.0 - area_fraction))
+    blobs = ((s >= thresh) & region).astype(np.uint8)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    blobs = cv2.morphologyEx(blobs, cv2.MORPH_CLOSE, kernel)
+    _, labels = cv2.connectedComponents(blobs, connectivity=8)
+    # keep the K components that carry the most sensitivity (label 0 is the background)
+    mass = np.bincount(labels.ravel(), weights=s.ravel())
+    mass[0] = -1.0
+    keep = np.argsort(mass)[::-1][:stickers]
+    keep = keep[mass[keep] > 0]
+    out = np.isin(labels, keep) & region
+    while out.sum() > budget and out.any():  # closing can add a little; trim back to budget
+        out = cv2.erode(out.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return torch.from_numpy(out.astype(np.float32)).to(sensitivity.device)
+
+
+def total_variation(x: torch.Tensor) -> torch.Tensor:
+    """Mean anisotropic total variation of (B, C, H, W) -> (B,)."""
+    dx = (x[..., :, 1:] - x[..., :, :-1]).abs().flatten(1).mean(1)
+    dy = (x[..., 1:, :] - x[..., :-1, :]).abs().flatten(1).mean(1)
+    return dx + dy
+
+
+def quantize(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """Each pixel of (B, 3, H, W) to its nearest palette colour; palette (P, 3)."""
+    flat = x.permute(0, 2, 3, 1).reshape(-1, 3)
+    idx = torch.cdist(flat, palette.to(flat)).argmin(1)
+    return palette.to(flat)[idx].view(x.shape[0], x.shape[2], x.shape[3], 3).permute(0, 3, 1, 2)
+
+
+def non_printability(x: torch.Tensor, mask: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
+    """Non-printability score (Sharif et al. 2016) of the masked pixels: (B, 3, H, W) -> (B,).
+
+    Per pixel, the product over palette colours of the distance to that colour: zero when the
+    pixel is printable exactly, large when it is far from every printable colour.
+    """
+    flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, 3)
+    d = torch.cdist(flat, palette.to(flat).unsqueeze(0).expand(x.shape[0], -1, -1))
+    m = mask.expand(x.shape[0], 1, *x.shape[-2:]).reshape(x.shape[0], -1)
+    return (d.prod(-1) * m).sum(1) / m.sum(1).clamp(min=1)

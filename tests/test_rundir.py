@@ -1,0 +1,45 @@
+"""Run directories are never overwritten, and unfinished runs never look finished."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from physsim import rundir
+from physsim.errors import UserError
+
+
+def test_start_refuses_existing_directory(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(UserError, match="never overwritten"):
+        rundir.start(run)
+    assert (run / "metrics.json").read_text() == "{}"
+
+
+def test_work_happens_in_partial_until_finish(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    work = rundir.start(run)
+    assert work.name == "run.partial" and not run.exists()
+    rundir.write_json(work / "metrics.json", {"a": 1})
+    with pytest.raises(UserError, match="unfinished run"):
+        rundir.start(run)
+    rundir.finish(run)
+    assert json.loads((run / "metrics.json").read_text()) == {"a": 1}
+    assert not work.exists()
+
+
+def test_default_run_dir_is_fresh(tmp_path: Path) -> None:
+    first = rundir.default_run_dir("scene", tmp_path)
+    first.mkdir()
+    second = rundir.default_run_dir("scene", tmp_path)
+    assert second != first and not second.exists()
+
+
+def test_manifest_has_versions_and_seed() -> None:
+    man = rundir.manifest(7, "cpu", {"physsim.builtin": "0.1.0"})
+    assert man["seed"] == 7 and man["device"] == "cpu"
+    assert {"torch", "kornia", "physsim", "git_commit", "plugins"} <= man.keys()
