@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from physsim.component import Component
 from physsim.errors import UserError
+from physsim.perturbation import lp_norm
 
 Norm = Literal["linf", "l2", "l1", "l0"]
 Mode = Literal["untargeted", "targeted", "least_likely"]
@@ -186,15 +187,8 @@ class AttackResult:
     extras: dict[str, float] = field(default_factory=dict)
 
     def norms(self, norm: Norm = "linf") -> torch.Tensor:
-        """(B,) the norm of each perturbation."""
-        d = self.perturbation.flatten(1)
-        if norm == "linf":
-            return d.abs().amax(1)
-        if norm == "l2":
-            return d.norm(dim=1)
-        if norm == "l1":
-            return d.abs().sum(1)
-        return (d.abs() > 1e-8).float().sum(1)
+        """(B,) the norm of each perturbation ("l0" counts pixels of (B, C, H, W) tensors)."""
+        return lp_norm(self.perturbation, norm)
 
 
 class Attack(Component):
@@ -210,6 +204,10 @@ class Attack(Component):
     modes: ClassVar[tuple[str, ...]] = MODES
     #: True for attacks that only call ``objective.predict`` (charged in queries).
     black_box: ClassVar[bool] = False
+
+    def total_steps(self, budget: Budget) -> int:
+        """How many times the attack calls its callback (for progress bars)."""
+        return budget.steps
 
     def run(
         self,

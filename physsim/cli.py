@@ -25,7 +25,13 @@ class PhyssimGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         from physsim.plugins import get_commands
 
-        return sorted({*super().list_commands(ctx), *get_commands()})
+        try:
+            extra = get_commands()
+        except UserError as exc:
+            # `physsim --help` runs outside invoke(); it must still work when plugins clash
+            click.echo(f"Error: {exc}", err=True)
+            extra = {}
+        return sorted({*super().list_commands(ctx), *extra})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
@@ -100,16 +106,22 @@ def new_plugin_cmd(name: str, kind: str, parent: Path) -> None:
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (overrides the scene).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Override the attack's number of steps.")
-@click.option("--resume", type=click.Path(path_type=Path), default=None,
-              help="Finish an interrupted run from its checkpoint in this directory.")
 def run_cmd(scene: str, output: Path | None, seed: int | None, device: str | None,
-            steps: int | None, resume: Path | None) -> None:
+            steps: int | None) -> None:
     """Run SCENE (a registered scene name or a YAML file) and write a run directory."""
     from physsim.runner import run_scene
 
-    run_dir = run_scene(scene, output=output, seed=seed, device=device, steps=steps,
-                        resume=resume)
+    run_dir = run_scene(scene, output=output, seed=seed, device=device, steps=steps)
     click.echo(f"run directory: {run_dir}")
+
+
+from physsim.classifier_eval import eval_classifier_cmd  # noqa: E402 - defined in its module
+
+cli.add_command(eval_classifier_cmd)
+
+from physsim.printing import print_cmd  # noqa: E402 - defined in its module
+
+cli.add_command(print_cmd)
 
 
 def main() -> None:

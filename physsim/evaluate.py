@@ -164,7 +164,10 @@ def evaluate_digital(sc: Scenario, steps: int | None = None) -> RunResult:
                 x_adv = res.x_adv
             with torch.no_grad():
                 logits = sc.classifier(x_adv)
-            rows.append(_row(spec.name, spec.mode, eps, logits, y, goal, x_adv - x, budget.norm))
+            row = _row(spec.name, spec.mode, eps, logits, y, goal, x_adv - x, budget.norm)
+            if sc.pipeline is not None:
+                row.update(_photographed(sc, x, x_adv, clean_logits, logits, y))
+            rows.append(row)
     metrics = {
         "scene": sc.scene.name,
         "classifier": sc.scene.classifier.name,
@@ -190,8 +193,50 @@ def _row(name: str, mode: str, eps: float, logits: torch.Tensor, y: torch.Tensor
             "median_norm": norms.median().item(), "norm": norm}
 
 
+def photograph(sc: Scenario, images: torch.Tensor) -> torch.Tensor:
+    """Print every image as a flat photo and photograph it -> the classifier's logits.
+
+    The physical conditions come from the evaluation seed, so the k-th clean and the k-th
+    attacked image are photographed under the same conditions, whatever the method.
+    """
+    n = images.shape[0]
+    g = torch.Generator(device=sc.device).manual_seed(sc.scene.evaluation.seed)
+    params = sc.pipeline.sample(n, g)
+    rgba = torch.cat([images, torch.ones_like(images[:, :1])], 1)
+    size = torch.tensor(sc.pipeline.size_mm, device=sc.device, dtype=images.dtype).expand(n, 2)
+    with torch.no_grad():
+        out: torch.Tensor = sc.classifier(sc.pipeline.render_pairs(rgba, size, params))
+    return out
+
+
+def destruction_rate(clean: torch.Tensor, adv: torch.Tensor, photo_adv: torch.Tensor) -> float:
+    """Kurakin et al. 2016, eq. 4: the fraction of working adversarial images (the clean one
+    classified right, the attacked one wrong) that the photo transformation makes right again.
+
+    Args: (N,) bool tensors: clean right, attacked right, photographed attacked right.
+    """
+    working = clean & ~adv
+    if not working.any():
+        return float("nan")
+    return float((working & photo_adv).sum() / working.sum())
+
+
+def _photographed(sc: Scenario, x: torch.Tensor, x_adv: torch.Tensor, clean_logits: torch.Tensor,
+                  adv_logits: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    photo_clean = photograph(sc, x)
+    photo_adv = photograph(sc, x_adv)
+    right = [lg.argmax(-1) == y for lg in (clean_logits, adv_logits, photo_adv)]
+    return {"photo_clean_accuracy": topk_accuracy(photo_clean, y, 1),
+            "photo_top1_accuracy": topk_accuracy(photo_adv, y, 1),
+            "destruction_rate": destruction_rate(*right)}
+
+
 def evaluate_scenario(sc: Scenario, steps: int | None = None) -> RunResult:
     """Run the scenario's attack(s) and measure them."""
     if sc.obj is not None:
         return evaluate_physical(sc, steps)
+    if sc.patch is not None:
+        from physsim.evaluate_patch import evaluate_patch
+
+        return evaluate_patch(sc, steps)
     return evaluate_digital(sc, steps)

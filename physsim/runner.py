@@ -19,6 +19,7 @@ import torch
 from physsim import rundir
 from physsim.attack import Attack, AttackResult, Budget, Goal
 from physsim.classifier import Classifier
+from physsim.eot.pipeline import EOTConfig, Pipeline
 from physsim.errors import UserError
 from physsim.masks import make_mask
 from physsim.objective import ClassifierObjective
@@ -43,6 +44,7 @@ class Scenario:
     pipeline: Any = None
     images: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    patch: Any = None  # physsim.patch.PatchRenderer for patch scenes
     plugins: dict[str, str] = field(default_factory=dict)
 
 
@@ -100,6 +102,25 @@ def _build_object(scene: Scene, device: torch.device) -> tuple[ObjectTexture, to
     return replace(obj, texture=obj.texture.to(device), mask=obj.mask.to(device)), mask
 
 
+def _build_patch(scene: Scene, classifier: Classifier, device: torch.device) -> Any:
+    from physsim.patch import PatchRenderer, shape_mask, square_textures
+    from physsim.plugins import lookup
+
+    spec = scene.patch
+    assert spec is not None
+    objs = [lookup("object", n, f"patch.objects[{i}]")().load()
+            for i, n in enumerate(spec.objects)]
+    labels = [class_index(classifier, o.label, f"patch.objects[{i}].label")
+              for i, o in enumerate(objs)]
+    textures = square_textures([o.texture for o in objs], spec.texture_px).to(device)
+    sides = torch.tensor([max(o.size_mm) for o in objs], device=device)
+    pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
+                    size_mm=(float(sides[0]), float(sides[0])), device=device)
+    return PatchRenderer(pipe, textures, sides.view(-1, 1).expand(-1, 2),
+                         shape_mask(spec.shape, spec.resolution).to(device), spec.size,
+                         spec.scale, spec.position, spec.rotation_deg, labels)
+
+
 def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = None,
                    device: str | None = None) -> Scenario:
     """Resolve every name, load the classifier and object, build the EOT pipeline."""
@@ -116,21 +137,31 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
             class_index(classifier, spec.target, "attack.target")
     base = Scenario(scene, source, dev, scene.seed if seed is None else seed, classifier, attacks)
     if scene.object is not None:
-        from physsim.eot.pipeline import EOTConfig, Pipeline
-
         obj, mask = _build_object(scene, dev)
-        cfg = EOTConfig.model_validate(scene.eot)
-        pipe = Pipeline(cfg, output_size=classifier.input_size, size_mm=obj.size_mm,
-                        alpha=obj.texture[3:], device=dev)
         class_index(classifier, obj.label, "object.label")
+        pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
+                        size_mm=obj.size_mm, alpha=obj.texture[3:], device=dev)
         return replace(base, obj=obj, mask=mask, pipeline=pipe)
+    if scene.patch is not None:
+        return replace(base, patch=_build_patch(scene, classifier, dev))
+    return _with_data(base, clf_cls)
+
+
+def _with_data(base: Scenario, clf_cls: Any) -> Scenario:
+    """A digital scene: held-out images; with ``eot``, a pipeline to print and photograph them."""
+    scene, dev = base.scene, base.device
     assert scene.data is not None
     heldout = getattr(clf_cls, "heldout", None)
     if heldout is None:
         raise UserError(f"classifier {clf_cls.name!r} has no held-out data for a digital scene",
                         "data")
     images, labels, _bins = heldout(scene.data.n, scene.data.seed, dev)
-    return replace(base, images=images, labels=labels)
+    pipe = None
+    if scene.eot is not None:  # print and photograph the images (Kurakin et al. 2016)
+        side = scene.data.print_size_mm
+        pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=base.classifier.input_size,
+                        size_mm=(side, side * images.shape[-2] / images.shape[-1]), device=dev)
+    return replace(base, images=images, labels=labels, pipeline=pipe)
 
 
 def goal_for(sc: Scenario, spec: AttackSpec, labels: torch.Tensor) -> Goal:
@@ -147,10 +178,9 @@ def attack_object(sc: Scenario, steps: int | None = None,
     """Optimise the object's texture through the EOT pipeline (the physical attack)."""
     assert sc.obj is not None and sc.pipeline is not None
     spec, attack = sc.attacks[0]
-    eot = sc.scene.eot or {}
     objective = ClassifierObjective(
         sc.classifier, sc.classifier.num_classes, renderer=sc.pipeline,
-        samples=int(eot.get("samples", 16)), chunk=eot.get("chunk"),
+        samples=sc.pipeline.samples, chunk=sc.pipeline.chunk,
         generator=torch.Generator(device=sc.device).manual_seed(sc.seed),
     )
     x0 = sc.obj.texture[:3].unsqueeze(0)
@@ -162,15 +192,12 @@ def attack_object(sc: Scenario, steps: int | None = None,
 
 
 def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None = None,
-              device: str | None = None, steps: int | None = None,
-              resume: Path | None = None) -> Path:
+              device: str | None = None, steps: int | None = None) -> Path:
     """Load, build, run and report one scene; returns the finished run directory."""
     from physsim.evaluate import evaluate_scenario
     from physsim.plugins import pm
     from physsim.report import write_report
 
-    if resume is not None:
-        raise UserError("resuming is not supported yet; start the run again", "--resume")
     parsed, path = load_scene(scene)
     sc = build_scenario(parsed, str(path), seed=seed, device=device)
     run_dir = output or rundir.default_run_dir(parsed.name)

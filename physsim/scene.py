@@ -62,11 +62,35 @@ class ObjectRef(ComponentRef):
 
 
 class DataSpec(Strict):
-    """Images for a digital scene: a held-out set drawn from a classifier's domain."""
+    """Images for a digital scene: a held-out set drawn from a classifier's domain.
+
+    With an ``eot`` section the scene also prints and photographs every clean and attacked
+    image (Kurakin et al. 2016): each becomes a flat print ``print_size_mm`` wide.
+    """
 
     source: Literal["classifier"] = "classifier"
     n: int = Field(200, ge=1)
     seed: int = 2024
+    print_size_mm: float = Field(150.0, gt=0)
+
+
+class PatchSpec(Strict):
+    """A universal patch put on many objects (Brown et al. 2017)."""
+
+    objects: list[str] = Field(min_length=1, description="registered object names")
+    shape: Literal["circle", "square"] = "circle"
+    size: float = Field(0.3, gt=0, le=1, description="patch side / object side")
+    scale: tuple[float, float] = (0.9, 1.1)
+    position: float = Field(0.25, ge=0, le=1, description="largest centre offset / half-side")
+    rotation_deg: tuple[float, float] = (-30.0, 30.0)
+    resolution: int = Field(64, ge=4, description="patch pixels per side")
+    texture_px: int = Field(128, ge=16, description="object texture side used for rendering")
+
+    @model_validator(mode="after")
+    def _ranges(self) -> PatchSpec:
+        if not 0 < self.scale[0] <= self.scale[1]:
+            raise ValueError(f"scale must be 0 < low <= high, got {list(self.scale)}")
+        return self
 
 
 class GridSpec(Strict):
@@ -115,6 +139,7 @@ class Scene(Strict):
     classifier: ComponentRef
     object: ObjectRef | None = None
     data: DataSpec | None = None
+    patch: PatchSpec | None = None
     attack: AttackSpec | None = None
     sweep: SweepSpec | None = None
     eot: dict[str, Any] | None = None
@@ -123,12 +148,15 @@ class Scene(Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> Scene:
-        if (self.object is None) == (self.data is None):
-            raise ValueError("a scene needs exactly one of `object` (physical) or `data`")
+        if sum(x is not None for x in (self.object, self.data, self.patch)) != 1:
+            raise ValueError("a scene needs exactly one of `object` (physical), `patch` or "
+                             "`data` (digital)")
         if (self.attack is None) == (self.sweep is None):
             raise ValueError("a scene needs exactly one of `attack` or `sweep`")
-        if self.object is not None and self.eot is None:
-            raise ValueError("a physical scene (with `object`) needs an `eot` section")
+        if (self.object or self.patch) is not None and self.eot is None:
+            raise ValueError("a physical scene (`object` or `patch`) needs an `eot` section")
+        if self.patch is not None and (self.attack is None or self.attack.mode != "targeted"):
+            raise ValueError("a patch scene needs one attack with mode: targeted")
         return self
 
 
@@ -161,10 +189,12 @@ def _check_names(scene: Scene) -> None:
         lookup("attack", spec.name, "attack.name" if scene.attack else f"sweep.attacks[{i}].name")
     for i, ref in enumerate(scene.defenses):
         lookup("defense", ref.name, f"defenses[{i}].name")
-    eot = scene.eot or {}
-    for i, item in enumerate(eot.get("transforms", []) or []):
-        if isinstance(item, dict) and len(item) == 1:
-            lookup("transform", next(iter(item)), f"eot.transforms[{i}]")
+    for i, name in enumerate(scene.patch.objects if scene.patch else []):
+        lookup("object", name, f"patch.objects[{i}]")
+    if scene.eot is not None:
+        from physsim.eot.config import EOTConfig
+
+        EOTConfig.parse(scene.eot, "eot")
 
 
 def parse_scene(data: Any, where: str) -> Scene:

@@ -58,14 +58,3 @@ def quantize(x: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
     idx = torch.cdist(flat, palette.to(flat)).argmin(1)
     return palette.to(flat)[idx].view(x.shape[0], x.shape[2], x.shape[3], 3).permute(0, 3, 1, 2)
 
-
-def non_printability(x: torch.Tensor, mask: torch.Tensor, palette: torch.Tensor) -> torch.Tensor:
-    """Non-printability score (Sharif et al. 2016) of the masked pixels: (B, 3, H, W) -> (B,).
-
-    Per pixel, the product over palette colours of the distance to that colour: zero when the
-    pixel is printable exactly, large when it is far from every printable colour.
-    """
-    flat = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1, 3)
-    d = torch.cdist(flat, palette.to(flat).unsqueeze(0).expand(x.shape[0], -1, -1))
-    m = mask.expand(x.shape[0], 1, *x.shape[-2:]).reshape(x.shape[0], -1)
-    return (d.prod(-1) * m).sum(1) / m.sum(1).clamp(min=1)

@@ -21,8 +21,9 @@ import torch
 from pydantic import Field
 
 from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
+from physsim.eot.printer import non_printability_score
 from physsim.options import Options
-from physsim_physical.regions import non_printability, quantize, sticker_regions, total_variation
+from physsim_physical.regions import quantize, sticker_regions, total_variation
 
 PALETTES: dict[str, list[list[float]]] = {
     "bw": [[0.05, 0.05, 0.05], [0.95, 0.95, 0.95]],
@@ -69,13 +70,15 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
     """
     allowed = torch.ones_like(x0) if mask is None else mask
     history: list[float] = []
-    step = 0
+    stopped = False
 
     def report(loss: torch.Tensor, x: torch.Tensor) -> bool:
-        nonlocal step
+        """Record the step; True once the callback asked to stop (for every later phase too)."""
+        nonlocal stopped
         history.append(float(loss.mean()))
-        step += 1
-        return bool(callback(step, x.detach(), loss.detach())) if callback else False
+        if callback is not None and not stopped:
+            stopped = bool(callback(len(history), x.detach(), loss.detach()))
+        return stopped
 
     region = allowed
     if options.sensitivity_steps > 0:
@@ -88,7 +91,8 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
             opt.zero_grad()
             (surrogate + l1).sum().backward()
             opt.step()
-            report(value + l1.detach(), x)
+            if report(value + l1.detach(), x):
+                break
         sens = (allowed * delta.detach()).abs().sum(1)
         region = torch.stack([sticker_regions(sens[i], allowed[i, 0], options.area_fraction,
                                               options.stickers) for i in range(x0.shape[0])])
@@ -112,14 +116,14 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
     if replace and options.quantize:
         phases.append((options.finetune_steps, True))
     for n, quantised in phases:
-        for _ in range(n):
+        for _ in range(0 if stopped else n):
             x = compose(w, quantised)
             diff = region * (x - x0)
             value, surrogate = _eot_term(objective, x, goal)
             reg = (options.lambda_tv * total_variation(diff)
                    + options.lambda_l2 * diff.flatten(1).pow(2).mean(1))
             if replace:
-                reg = reg + options.lambda_nps * non_printability(x, region[:, :1], palette)
+                reg = reg + options.lambda_nps * non_printability_score(x, palette, region[:, :1])
             opt.zero_grad()
             (surrogate + reg).sum().backward()
             opt.step()

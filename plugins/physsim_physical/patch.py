@@ -1,0 +1,70 @@
+"""The universal adversarial patch.
+
+Brown, Mané, Roy, Abadi and Gilmer, 2017, "Adversarial Patch", arXiv:1712.09665.
+
+The patch is the whole perturbable tensor: the core's objective places it on objects at random
+positions, scales and rotations (its renderer does the placement, then the physical EOT model),
+so this attack only has to maximise the expected target log-probability over those samples:
+Adam on the patch's logits, with the patch kept in [0, 1] and inside its shape's mask.
+"""
+
+from __future__ import annotations
+
+import torch
+from pydantic import Field
+
+from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
+from physsim.options import Options
+
+
+class PatchOptions(Options):
+    lr: float = Field(0.05, gt=0, description="Adam learning rate on the patch's logits")
+    init: float | None = Field(None, ge=0, le=1,
+                               description="start from this grey level (None: from x0)")
+
+
+def adversarial_patch(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
+                      mask: torch.Tensor | None, options: PatchOptions,
+                      callback: Callback | None = None) -> AttackResult:
+    """Optimise patches ``x0`` (B, 3, P, P) in [0, 1]; ``mask`` (B, 3, P, P) is their shape.
+
+    Each step draws fresh placements and physical conditions from the objective, so the patch
+    is universal over objects, poses and backgrounds. ``budget.steps`` steps of Adam; the
+    patch replaces what is under it, so the L-inf budget is 1.
+    """
+    start = x0 if options.init is None else torch.full_like(x0, options.init)
+    start = start.clamp(0.02, 0.98)
+    w = torch.log(start / (1 - start)).requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=options.lr)
+    keep = torch.ones_like(x0) if mask is None else mask
+    history: list[float] = []
+    for step in range(budget.steps):
+        x = x0 + keep * (torch.sigmoid(w) - x0)
+        loss, grad, _ = objective.value_and_grad(x.detach(), goal.loss)
+        opt.zero_grad()
+        (grad * x).sum().backward()  # the EOT gradient, chained through the sigmoid
+        opt.step()
+        history.append(float(loss.mean()))
+        if callback is not None and callback(step + 1, x.detach(), loss):
+            break
+    with torch.no_grad():
+        x_adv = x0 + keep * (torch.sigmoid(w) - x0)
+        success = goal.success(objective.predict(x_adv))
+    return AttackResult(x_adv=x_adv, perturbation=x_adv - x0, success=success,
+                        loss_history=history, forwards=objective.forwards,
+                        backwards=objective.backwards, queries=objective.queries)
+
+
+class AdversarialPatch(Attack):
+    """Universal adversarial patch (Brown et al. 2017, arXiv:1712.09665)."""
+
+    name = "adversarial_patch"
+    Options = PatchOptions
+    norms = ("linf",)
+    modes = ("targeted", "untargeted", "least_likely")
+
+    def perturb(self, objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget, *,
+                mask: torch.Tensor | None, generator: torch.Generator,
+                callback: Callback | None, early_stop: bool) -> AttackResult:
+        opts: PatchOptions = self.options  # type: ignore[assignment]
+        return adversarial_patch(objective, x0, goal, budget, mask, opts, callback)

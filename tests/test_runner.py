@@ -1,0 +1,126 @@
+"""The straight path of a run, end to end on toy components: files, metrics, observers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from physsim.cli import cli
+from physsim.errors import UserError
+from physsim.hookspecs import hookimpl
+from physsim.plugins import pm
+from physsim.runner import run_scene
+from toy_plugin import toy_plugin
+
+EOT = {"samples": 4, "camera": {"fov_deg": 50, "resolution": [640, 480]},
+       "transforms": [{"pose": {"distance_m": [1.0, 4.0], "yaw_deg": [-30, 30]}},
+                      {"crop": {"margin": [0.05, 0.2]}},
+                      {"lighting": {"exposure_stops": [-0.5, 0.5]}},
+                      {"background": {"kind": "procedural"}},
+                      {"jpeg": {"quality": [60, 90]}}]}
+
+PHYSICAL = {
+    "name": "toy_physical",
+    "seed": 3,
+    "object": {"name": "toy_disc"},
+    "classifier": {"name": "toy_linear"},
+    "attack": {"name": "rp2", "mode": "targeted", "target": "class2",
+               "budget": {"eps": 1.0, "steps": 3},
+               "options": {"sensitivity_steps": 2, "finetune_steps": 2, "area_fraction": 0.3}},
+    "eot": EOT,
+    "evaluation": {"grid": {"distance_m": [1.5, 3.0], "yaw_deg": [0, 30], "draws": 2},
+                   "random_samples": 6},
+}
+
+
+@pytest.fixture(autouse=True)
+def _toy() -> Iterator[None]:
+    with toy_plugin():
+        yield
+
+
+def write(tmp_path: Path, data: dict[str, Any], name: str = "scene.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_physical_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
+    run = run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "run")
+    names = {p.name for p in run.iterdir()}
+    assert {"report.html", "metrics.json", "artefact.png", "mask.png", "scene.yaml",
+            "manifest.json", "renders"} <= names
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("clean_accuracy", "attack_success_rate", "target_class",
+                "perturbation_area_fraction", "grid", "steps", "seconds"):
+        assert key in m
+    assert m["target_class"] == "class2" and m["steps"] == 2 + 3 + 2
+    assert len(m["grid"]) == 4 and all(c["n"] == 2 for c in m["grid"])
+    assert 0 <= m["attack_success_rate"] <= 1 and 0 < m["perturbation_area_fraction"] <= 0.35
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and 'src="http' not in html
+    assert yaml.safe_load((run / "scene.yaml").read_text())["seed"] == 3
+    assert json.loads((run / "manifest.json").read_text())["seed"] == 3
+    assert not (tmp_path / "run.partial").exists()
+
+
+def test_same_seed_same_metrics(tmp_path: Path) -> None:
+    path = write(tmp_path, PHYSICAL)
+    a = json.loads((run_scene(path, output=tmp_path / "a") / "metrics.json").read_text())
+    b = json.loads((run_scene(path, output=tmp_path / "b") / "metrics.json").read_text())
+    assert a["loss_history"] == b["loss_history"] and a["grid"] == b["grid"]
+
+
+def test_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "keep.txt").write_text("earlier result")
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, PHYSICAL)), "-o", str(run)])
+    assert result.exit_code == 2
+    assert "never overwritten" in result.output and len(result.output.strip().splitlines()) == 1
+    assert (run / "keep.txt").read_text() == "earlier result"
+
+
+def test_bad_scene_fails_before_any_work(tmp_path: Path) -> None:
+    bad = {**PHYSICAL, "attack": {**PHYSICAL["attack"], "name": "rp3"}}
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, bad)), "-o",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "attack.name: unknown attack 'rp3' (available:" in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_unknown_target_class_names_classes(tmp_path: Path) -> None:
+    bad = {**PHYSICAL, "attack": {**PHYSICAL["attack"], "target": "speed_limit_99"}}
+    with pytest.raises(UserError, match="attack.target: unknown class 'speed_limit_99'"):
+        run_scene(write(tmp_path, bad), output=tmp_path / "run")
+
+
+class _Observer:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    @hookimpl
+    def on_run_start(self, scenario: Any) -> None:
+        self.calls.append(f"start:{scenario.scene.name}")
+
+    @hookimpl
+    def on_run_end(self, scenario: Any, result: Any) -> None:
+        self.calls.append(f"end:{result.metrics['scene']}")
+
+
+def test_run_observers_fire_once_per_run(tmp_path: Path) -> None:
+    obs = _Observer()
+    pm.register(obs, name="observer")
+    try:
+        run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "run")
+    finally:
+        pm.unregister(name="observer")
+    assert obs.calls == ["start:toy_physical", "end:toy_physical"]
