@@ -153,7 +153,7 @@ def evaluate_digital(sc: Scenario, steps: int | None = None) -> RunResult:
         for eps in (sweep.eps if sweep else [spec.budget.eps]):
             budget = budget_of(spec, steps, eps)
             objective = ClassifierObjective(sc.classifier, sc.classifier.num_classes)
-            goal = goal_for(sc, spec, y)
+            goal = goal_for(sc, spec, y, clean_logits)
             if eps == 0:
                 x_adv = x
             else:

@@ -1,8 +1,8 @@
 """Run directories: created fresh, written under a ``.partial`` name, renamed when complete.
 
-A run directory is never overwritten. Until a run finishes, its files live in
-``<dir>.partial``; only a finished run has the final name, so an interrupted run leaves nothing
-that looks complete.
+A run directory is never overwritten. The run's work happens in memory; its files are written
+into ``<dir>.partial``, which gets the final name only when every file is written (and is
+removed if writing fails), so an interrupted run leaves nothing that looks complete.
 """
 
 from __future__ import annotations
@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import platform
+import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +37,18 @@ def partial(run_dir: Path) -> Path:
     return run_dir.with_name(run_dir.name + ".partial")
 
 
-def start(run_dir: Path) -> Path:
-    """Create ``<run_dir>.partial``; refuse if the run directory (or its partial) exists."""
+def check(run_dir: Path) -> None:
+    """Refuse a run directory that exists (or is being written by another run)."""
     if run_dir.exists():
         raise UserError("run directory exists already; it is never overwritten", str(run_dir))
+    if partial(run_dir).exists():
+        raise UserError(f"another run is writing here ({partial(run_dir)})", str(run_dir))
+
+
+def start(run_dir: Path) -> Path:
+    """Create ``<run_dir>.partial`` (after :func:`check`) and return it."""
+    check(run_dir)
     work = partial(run_dir)
-    if work.exists():
-        raise UserError(
-            f"an unfinished run is there ({work}); finish it with --resume or remove it",
-            str(run_dir),
-        )
     work.mkdir(parents=True)
     return work
 
@@ -52,6 +57,18 @@ def finish(run_dir: Path) -> Path:
     """Give the finished run its final name (an atomic rename)."""
     os.replace(partial(run_dir), run_dir)
     return run_dir
+
+
+@contextmanager
+def writing(run_dir: Path) -> Iterator[Path]:
+    """Write a run directory: files go to ``.partial``; renamed on success, removed on error."""
+    work = start(run_dir)
+    try:
+        yield work
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    finish(run_dir)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -164,11 +164,15 @@ def _with_data(base: Scenario, clf_cls: Any) -> Scenario:
     return replace(base, images=images, labels=labels, pipeline=pipe)
 
 
-def goal_for(sc: Scenario, spec: AttackSpec, labels: torch.Tensor) -> Goal:
+def goal_for(sc: Scenario, spec: AttackSpec, labels: torch.Tensor,
+             clean_logits: torch.Tensor | None = None) -> Goal:
+    """The attack's goal; least-likely targets come from ``clean_logits`` when given."""
     targets = None
     if spec.target is not None:
         t = class_index(sc.classifier, spec.target, "attack.target")
         targets = torch.full_like(labels, t)
+    elif spec.mode == "least_likely" and clean_logits is not None:
+        targets = clean_logits.argmin(-1)
     return Goal(spec.mode, labels, targets)
 
 
@@ -201,11 +205,12 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
     parsed, path = load_scene(scene)
     sc = build_scenario(parsed, str(path), seed=seed, device=device)
     run_dir = output or rundir.default_run_dir(parsed.name)
-    work = rundir.start(run_dir)
+    rundir.check(run_dir)  # fail before the work, not after it
     start = time.perf_counter()
     pm.hook.on_run_start(scenario=sc)
     result = evaluate_scenario(sc, steps=steps)
     result.metrics["seconds"] = round(time.perf_counter() - start, 2)
     pm.hook.on_run_end(scenario=sc, result=result)
-    write_report(work, sc, result, path)
-    return rundir.finish(run_dir)
+    with rundir.writing(run_dir) as work:
+        write_report(work, sc, result, path)
+    return run_dir

@@ -25,7 +25,7 @@ def test_work_happens_in_partial_until_finish(tmp_path: Path) -> None:
     work = rundir.start(run)
     assert work.name == "run.partial" and not run.exists()
     rundir.write_json(work / "metrics.json", {"a": 1})
-    with pytest.raises(UserError, match="unfinished run"):
+    with pytest.raises(UserError, match="another run is writing"):
         rundir.start(run)
     rundir.finish(run)
     assert json.loads((run / "metrics.json").read_text()) == {"a": 1}
@@ -43,3 +43,11 @@ def test_manifest_has_versions_and_seed() -> None:
     man = rundir.manifest(7, "cpu", {"physsim.builtin": "0.1.0"})
     assert man["seed"] == 7 and man["device"] == "cpu"
     assert {"torch", "kornia", "physsim", "git_commit", "plugins"} <= man.keys()
+
+
+def test_failed_writing_leaves_nothing(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    with pytest.raises(RuntimeError), rundir.writing(run) as work:
+        (work / "metrics.json").write_text("{")
+        raise RuntimeError("disk full")
+    assert not run.exists() and not rundir.partial(run).exists()
