@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import click
 
@@ -22,6 +23,12 @@ class PhyssimGroup(click.Group):
     that is not built in is asked for (so ``physsim --version`` stays fast).
     """
 
+    #: core commands defined in their own modules, imported only when used (they pull in torch)
+    LAZY: ClassVar[dict[str, str]] = {
+        "eval-classifier": "physsim.classifier_eval:eval_classifier_cmd",
+        "print": "physsim.printing.command:print_cmd",
+    }
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         from physsim.plugins import get_commands
 
@@ -31,12 +38,16 @@ class PhyssimGroup(click.Group):
             # `physsim --help` runs outside invoke(); it must still work when plugins clash
             click.echo(f"Error: {exc}", err=True)
             extra = {}
-        return sorted({*super().list_commands(ctx), *extra})
+        return sorted({*super().list_commands(ctx), *self.LAZY, *extra})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         cmd = super().get_command(ctx, cmd_name)
         if cmd is not None:
             return cmd
+        if cmd_name in self.LAZY:
+            module, attr = self.LAZY[cmd_name].split(":")
+            lazy: click.Command = getattr(importlib.import_module(module), attr)
+            return lazy
         from physsim.plugins import get_commands
 
         cmd = get_commands().get(cmd_name)
@@ -115,13 +126,6 @@ def run_cmd(scene: str, output: Path | None, seed: int | None, device: str | Non
     click.echo(f"run directory: {run_dir}")
 
 
-from physsim.classifier_eval import eval_classifier_cmd  # noqa: E402 - defined in its module
-
-cli.add_command(eval_classifier_cmd)
-
-from physsim.printing import print_cmd  # noqa: E402 - defined in its module
-
-cli.add_command(print_cmd)
 
 
 def main() -> None:
