@@ -175,6 +175,8 @@ class AttackResult:
         backwards: backward passes through the objective.
         queries: inputs sent to the model (what black-box attacks are charged for).
         extras: attack-specific figures (e.g. the C&W constant found).
+        region: (B, 1, ...) where the attack chose to put its perturbation, when it chooses
+            (RP2's stickers inside the allowed mask); None when it is the whole mask.
     """
 
     x_adv: torch.Tensor
@@ -185,6 +187,7 @@ class AttackResult:
     backwards: int = 0
     queries: int = 0
     extras: dict[str, float] = field(default_factory=dict)
+    region: torch.Tensor | None = None
 
     def norms(self, norm: Norm = "linf") -> torch.Tensor:
         """(B,) the norm of each perturbation ("l0" counts pixels of (B, C, H, W) tensors)."""

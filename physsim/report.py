@@ -121,8 +121,12 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
         rgba = torch.cat([result.artefact.cpu(), sc.obj.texture[3:].cpu()])
         dpi = rgba.shape[-1] / (sc.obj.size_mm[0] / MM_PER_INCH)
         save_png(work / "artefact.png", rgba, dpi)
-        assert sc.mask is not None
-        save_png(work / "mask.png", sc.mask[0].cpu(), dpi)
+        region = result.attack_results[0].region if result.attack_results else None
+        mask = region if region is not None else sc.mask
+        assert mask is not None
+        save_png(work / "mask.png", mask[0].cpu(), dpi)
+        rundir.write_json(work / "object.json", {"name": sc.obj.name, "label": sc.obj.label,
+                                                 "size_mm": list(sc.obj.size_mm)})
         (work / "renders").mkdir()
         for r in result.renders:
             stem = f"d{r['distance_m']:g}m_yaw{r['yaw_deg']:g}"

@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import yaml
+from PIL import Image
 from click.testing import CliRunner
 
 from physsim.cli import cli
@@ -55,7 +57,11 @@ def test_physical_run_writes_a_complete_run_directory(tmp_path: Path) -> None:
     run = run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "run")
     names = {p.name for p in run.iterdir()}
     assert {"report.html", "metrics.json", "artefact.png", "mask.png", "scene.yaml",
-            "manifest.json", "renders"} <= names
+            "manifest.json", "object.json", "renders"} <= names
+    assert json.loads((run / "object.json").read_text())["size_mm"] == [300.0, 300.0]
+    # mask.png is where RP2 put its stickers (at most area_fraction of the face), not the face
+    mask = np.asarray(Image.open(run / "mask.png")) > 127
+    assert 0 < mask.mean() <= 0.3
     m = json.loads((run / "metrics.json").read_text())
     for key in ("clean_accuracy", "attack_success_rate", "target_class",
                 "perturbation_area_fraction", "grid", "steps", "seconds"):

@@ -9,6 +9,7 @@ metadata, which ``physsim run`` writes so that the file alone prints at the righ
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,8 @@ class RunArtefact:
         mask: where the attack changed the texture, shape (H, W), bool (all False if the run
             has no ``mask.png``).
         size_mm: physical (width, height) of the artefact's full extent, in millimetres.
-        size_source: ``"object"`` (the registered object's ``size_mm``) or ``"png_dpi"``.
+        size_source: ``"run"`` (the run's ``object.json``), ``"object"`` (the registered
+            object's ``size_mm``) or ``"png_dpi"``.
         sha256: hex digest of ``artefact.png``'s bytes.
         scene: the scene's name (the run directory's name if ``scene.yaml`` is missing).
         seed: the scene's seed, or None.
@@ -88,6 +90,18 @@ def _name_of(scene: dict[str, Any], key: str) -> str | None:
     ref = scene.get(key)
     name = ref.get("name") if isinstance(ref, dict) else None
     return str(name) if name else None
+
+
+def _recorded_size(run_dir: Path) -> tuple[float, float] | None:
+    """The object's size as the run recorded it in ``object.json`` (None if absent)."""
+    path = run_dir / "object.json"
+    if not path.is_file():
+        return None
+    try:
+        w, h = json.loads(path.read_text())["size_mm"]
+        return float(w), float(h)
+    except (ValueError, KeyError, TypeError):
+        raise UserError("expected {\"size_mm\": [width, height]}", str(path)) from None
 
 
 def _object_size(name: str | None) -> tuple[float, float] | None:
@@ -155,8 +169,9 @@ def load_run(run_dir: Path) -> RunArtefact:
         mask = np.asarray(mask_img) > 127
     scene = _read_scene(run_dir)
     obj = _name_of(scene, "object")
-    size = _object_size(obj)
-    source = "object"
+    size, source = _recorded_size(run_dir), "run"
+    if size is None:
+        size, source = _object_size(obj), "object"
     if size is None:
         size, source = _dpi_size(img, art_path), "png_dpi"
     _check_aspect(size, rgba.shape, art_path)

@@ -137,6 +137,7 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
         x_adv=x_adv, perturbation=x_adv - x0, success=success, loss_history=history,
         forwards=objective.forwards, backwards=objective.backwards, queries=objective.queries,
         extras={"sticker_area_fraction": float(region[:, 0].sum() / allowed[:, 0].sum())},
+        region=region[:, :1].detach(),
     )
 
 
