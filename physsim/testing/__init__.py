@@ -14,14 +14,22 @@ inherited ``test_*`` methods::
 from physsim.testing.attack import AttackContract
 from physsim.testing.classifier import ClassifierContract
 from physsim.testing.defense import DefenseContract
-from physsim.testing.toy import linear_toy_classifier, toy_images
-from physsim.testing.transform import TransformContract
+from physsim.testing.toy import (
+    ToyRenderer,
+    linear_minimal_norm,
+    linear_toy_classifier,
+    toy_images,
+)
+from physsim.testing.transform import GeometricTransformContract, TransformContract
 
 __all__ = [
     "AttackContract",
     "ClassifierContract",
     "DefenseContract",
+    "GeometricTransformContract",
+    "ToyRenderer",
     "TransformContract",
+    "linear_minimal_norm",
     "linear_toy_classifier",
     "toy_images",
 ]

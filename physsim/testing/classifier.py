@@ -22,8 +22,10 @@ class ClassifierContract:
     options: ClassVar[dict[str, Any]] = {}
 
     @pytest.fixture(scope="class")
-    def model(self) -> Classifier:
-        return self.classifier_class.create(self.options)
+    @classmethod
+    def model(cls) -> Classifier:
+        # a classmethod: pytest deprecates class-scoped fixtures defined on instances
+        return cls.classifier_class.create(cls.options)
 
     def _images(self, model: Classifier, n: int = 2) -> torch.Tensor:
         h, w = model.input_size
