@@ -98,7 +98,7 @@ def register_commands(register: Callable[[click.Command], None]) -> None:
 def on_run_start(scenario: Any) -> None:
     """Observe the start of a run.
 
-    Called by :func:`physsim.runner.run_scenario` after the scenario is built and before the
+    Called by :func:`physsim.runner.run_scene` after the scenario is built and before the
     attack starts. ``scenario`` is the frozen :class:`physsim.runner.Scenario`; do not mutate it.
     """
 
@@ -107,6 +107,6 @@ def on_run_start(scenario: Any) -> None:
 def on_run_end(scenario: Any, result: Any) -> None:
     """Observe the end of a run.
 
-    Called by :func:`physsim.runner.run_scenario` after evaluation, before the report is
+    Called by :func:`physsim.runner.run_scene` after evaluation, before the report is
     written, with the scenario and its :class:`physsim.runner.RunResult`.
     """

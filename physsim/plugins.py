@@ -8,16 +8,20 @@ asked (registration is cheap by contract); that mapping is the only registry.
 Environment:
     PHYSSIM_LOAD_PLUGINS: comma-separated distributions whose entry points to load; set but
         empty loads no third-party plugin. Unset loads every installed one.
-    PHYSSIM_DISABLE_PLUGINS: comma-separated plugin names to block (built-in or third-party).
+        Entry-point (plugin) names are accepted too; distribution names compare as pip does.
+    PHYSSIM_DISABLE_PLUGINS: comma-separated plugin names to block (built-in module names or
+        entry-point names) or distributions whose entry points to skip.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
@@ -37,6 +41,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "physsim_signs",
     "physsim_digits",
     "physsim_models",
+    "physsim_physical",
 )
 
 #: kind -> (hook name, base class path) for the component registries.
@@ -73,7 +78,7 @@ class Entry:
     status: str = "ok"
 
 
-_state: dict[str, Any] = {"loaded": False, "broken": [], "versions": {}}
+_state: dict[str, Any] = {"loaded": False, "broken": [], "versions": {}, "blocked": []}
 
 T = TypeVar("T")
 
@@ -86,50 +91,93 @@ def _env_list(var: str) -> list[str] | None:
 
 
 def _mark_broken(name: str, version: str, exc: BaseException) -> None:
-    msg = f"{type(exc).__name__}: {exc}"
+    # one line, whatever the exception says (pluggy's validation errors span several)
+    text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    msg = f"{type(exc).__name__}: {text}"
     warnings.warn(f"physsim plugin {name!r} failed to load: {msg}", stacklevel=3)
     _state["broken"].append(BrokenPlugin(name, version, msg))
 
 
+def _normalise(dist: str) -> str:
+    """A distribution name as pip compares them (PEP 503): ``Foo_Bar`` -> ``foo-bar``."""
+    return re.sub(r"[-_.]+", "-", dist).lower()
+
+
+def _check_pending(plugin: object) -> None:
+    """``pm.check_pending()`` for one plugin: every hook it implements must be a physsim hook.
+
+    Checking only the new plugin keeps one misspelt hook from being blamed on every plugin
+    registered after it.
+    """
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                raise pluggy.PluginValidationError(
+                    plugin, f"unknown hook {caller.name!r} (not in physsim.hookspecs; misspelt?)"
+                )
+
+
+def _register(name: str, load: Callable[[], Any], version: str) -> None:
+    """Import and register one plugin; if anything fails, report it by name and carry on.
+
+    A hook implementation without a hook specification (a misspelt ``register_atacks``) is
+    caught here, as ``pm.check_pending()`` would catch it, and marks the plugin broken.
+    """
+    plugin = None
+    try:
+        if pm.get_plugin(name) is not None:
+            raise ValueError(f"another plugin is already registered under the name {name!r}")
+        plugin = load()
+        pm.register(plugin, name=name)
+        _check_pending(plugin)
+    except Exception as exc:
+        # pluggy does not roll back a half-registered plugin; take out what it kept
+        if plugin is not None and pm.get_plugin(name) is plugin:
+            pm.unregister(name=name)
+        _mark_broken(name, version, exc)
+        return
+    _state["versions"][name] = version
+
+
 def load_plugins() -> None:
-    """Register the built-ins and the installed third-party plugins (once per process)."""
+    """Register the built-ins and the installed third-party plugins (once per process).
+
+    A plugin that fails to import or to register, or that implements a hook physsim does not
+    define, is recorded as broken (see :func:`broken_plugins`) with a warning naming it; every
+    other plugin still loads.
+    """
     if _state["loaded"]:
         return
     _state["loaded"] = True
-    for name in _env_list("PHYSSIM_DISABLE_PLUGINS") or []:
+    disabled = _env_list("PHYSSIM_DISABLE_PLUGINS") or []
+    for name in disabled:
         pm.set_blocked(name)
+        _state["blocked"].append(name)
     for modname in BUILTIN_PLUGINS:
-        if pm.is_blocked(modname):
-            continue
-        try:
-            pm.register(importlib.import_module(modname), name=modname)
-        except Exception as exc:
-            _mark_broken(modname, __version__, exc)
-        _state["versions"][modname] = __version__
+        if not pm.is_blocked(modname):
+            _register(modname, partial(importlib.import_module, modname), __version__)
     allowed = _env_list("PHYSSIM_LOAD_PLUGINS")
+    allowed_dists = {_normalise(a) for a in allowed or []}
+    blocked_dists = {_normalise(d) for d in disabled}
     for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist else ep.name
+        dist = _normalise(ep.dist.name if ep.dist else ep.name)
         version = ep.dist.version if ep.dist else "unknown"
-        if allowed is not None and dist not in allowed and ep.name not in allowed:
+        if allowed is not None and dist not in allowed_dists and ep.name not in allowed:
             continue
-        if pm.is_blocked(ep.name) or pm.has_plugin(ep.name):
+        if pm.is_blocked(ep.name) or dist in blocked_dists:
             continue
-        try:
-            pm.register(ep.load(), name=ep.name)
-        except Exception as exc:
-            _mark_broken(ep.name, version, exc)
-            continue
-        _state["versions"][ep.name] = version
-    pm.check_pending()
+        _register(ep.name, ep.load, version)
 
 
 def reset_plugins() -> None:
-    """Forget every registered plugin (for tests that change the environment)."""
+    """Forget every registered and blocked plugin (for tests that change the environment)."""
     for name, _plugin in list(pm.list_name_plugin()):
         pm.unregister(name=name)
-    for name in list(getattr(pm, "_name2plugin", {})):
+    for name in _state["blocked"]:
         pm.unblock(name)
-    _state.update(loaded=False, broken=[], versions={})
+    _state.update(loaded=False, broken=[], versions={}, blocked=[])
 
 
 def broken_plugins() -> list[BrokenPlugin]:
