@@ -12,7 +12,7 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Protocol, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 import torch.nn.functional as F
@@ -207,6 +207,10 @@ class Attack(Component):
     modes: ClassVar[tuple[str, ...]] = MODES
     #: True for attacks that only call ``objective.predict`` (charged in queries).
     black_box: ClassVar[bool] = False
+    #: True for attacks that save their state to ``self.checkpoints`` and resume from it.
+    resumable: ClassVar[bool] = False
+    #: set by the runner before ``run`` for resumable attacks (a CheckpointStore)
+    checkpoints: Any = None
 
     def total_steps(self, budget: Budget) -> int:
         """How many times the attack calls its callback (for progress bars)."""

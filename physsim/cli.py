@@ -110,19 +110,35 @@ def new_plugin_cmd(name: str, kind: str, parent: Path) -> None:
 
 
 @cli.command("run")
-@click.argument("scene")
+@click.argument("scene", required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Run directory to create (default: runs/<scene>-<timestamp>).")
 @click.option("--seed", type=int, default=None, help="Override the scene's seed.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (overrides the scene).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Override the attack's number of steps.")
-def run_cmd(scene: str, output: Path | None, seed: int | None, device: str | None,
-            steps: int | None) -> None:
-    """Run SCENE (a registered scene name or a YAML file) and write a run directory."""
-    from physsim.runner import run_scene
+@click.option("--resume", type=click.Path(path_type=Path), default=None,
+              help="Finish the interrupted run in this directory (SCENE is then ignored).")
+def run_cmd(scene: str | None, output: Path | None, seed: int | None, device: str | None,
+            steps: int | None, resume: Path | None) -> None:
+    """Run SCENE (a registered scene name or a YAML file) and write a run directory.
 
-    run_dir = run_scene(scene, output=output, seed=seed, device=device, steps=steps)
+    Ctrl-C or a kill leaves a checkpoint in DIR.partial; `physsim run --resume DIR` finishes
+    the run with the same result as an uninterrupted one.
+    """
+    from physsim.runner import Interrupted, run_scene
+
+    if resume is not None and (seed, device, steps, output) != (None, None, None, None):
+        raise click.UsageError("--resume takes no other options: the run keeps its own")
+    if scene is None and resume is None:
+        raise click.UsageError("give a SCENE, or --resume DIR")
+    try:
+        run_dir = run_scene(scene or "", output=output, seed=seed, device=device, steps=steps,
+                            resume=resume)
+    except Interrupted as exc:
+        click.echo(f"Interrupted: the checkpoint is in {exc.partial}; finish the run with: "
+                   f"physsim run --resume {exc.run_dir}", err=True)
+        raise SystemExit(130) from None
     click.echo(f"run directory: {run_dir}")
 
 

@@ -106,9 +106,8 @@ def _tensor_png(image: torch.Tensor) -> bytes:
 
 def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) -> None:
     """Write every file of the run directory ``work`` (the ``.partial`` one)."""
-    scene_dict = sc.scene.model_dump(mode="json")
-    scene_dict.update(seed=sc.seed, device=str(sc.device))
-    (work / "scene.yaml").write_text(yaml.safe_dump(scene_dict, sort_keys=False))
+    rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
+    scene_dict = yaml.safe_load((work / "scene.yaml").read_text())
     from physsim.plugins import all_entries
 
     plugins = {e.plugin: e.version for e in all_entries() if e.status == "ok"}

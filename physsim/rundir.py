@@ -1,8 +1,9 @@
 """Run directories: created fresh, written under a ``.partial`` name, renamed when complete.
 
-A run directory is never overwritten. The run's work happens in memory; its files are written
-into ``<dir>.partial``, which gets the final name only when every file is written (and is
-removed if writing fails), so an interrupted run leaves nothing that looks complete.
+A run directory is never overwritten. While a run works, ``<dir>.partial`` holds the scene as
+run and the attack's checkpoint; the finished files are written at the end and the directory
+gets its final name only then, so an interrupted run leaves nothing that looks complete, and
+``physsim run --resume DIR`` can finish it.
 """
 
 from __future__ import annotations
@@ -10,11 +11,8 @@ from __future__ import annotations
 import json
 import os
 import platform
-import shutil
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -37,12 +35,17 @@ def partial(run_dir: Path) -> Path:
     return run_dir.with_name(run_dir.name + ".partial")
 
 
+#: what ``--resume`` needs besides the scene: the scene file's path and the steps override
+RESUME_INFO = "resume.json"
+
+
 def check(run_dir: Path) -> None:
     """Refuse a run directory that exists (or is being written by another run)."""
     if run_dir.exists():
         raise UserError("run directory exists already; it is never overwritten", str(run_dir))
     if partial(run_dir).exists():
-        raise UserError(f"another run is writing here ({partial(run_dir)})", str(run_dir))
+        raise UserError(f"an unfinished run is here ({partial(run_dir)}); finish it with "
+                        f"`physsim run --resume {run_dir}` or remove it", str(run_dir))
 
 
 def start(run_dir: Path) -> Path:
@@ -59,16 +62,28 @@ def finish(run_dir: Path) -> Path:
     return run_dir
 
 
-@contextmanager
-def writing(run_dir: Path) -> Iterator[Path]:
-    """Write a run directory: files go to ``.partial``; renamed on success, removed on error."""
-    work = start(run_dir)
-    try:
-        yield work
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-    finish(run_dir)
+def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:
+    """An interrupted run to resume: ``path`` is its directory or its ``.partial``.
+
+    Returns (final run directory, the ``.partial`` directory, the saved resume info).
+    """
+    run_dir = path.with_name(path.name.removesuffix(".partial"))
+    work = partial(run_dir)
+    if run_dir.exists():
+        raise UserError("this run is finished already; nothing to resume", str(run_dir))
+    info_path = work / RESUME_INFO
+    if not info_path.is_file() or not (work / "scene.yaml").is_file():
+        raise UserError(f"no interrupted run here (expected {info_path})", str(path))
+    return run_dir, work, json.loads(info_path.read_text())
+
+
+def write_scene(work: Path, scene: Any, seed: int, device: str) -> None:
+    """The scene as run (with the seed and device actually used) as ``scene.yaml``."""
+    import yaml
+
+    data = scene.model_dump(mode="json")
+    data.update(seed=seed, device=device)
+    (work / "scene.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -8,6 +8,8 @@ forward as values; nothing collects state along the way.
 from __future__ import annotations
 
 import logging
+import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -195,22 +197,68 @@ def attack_object(sc: Scenario, steps: int | None = None,
                       mask=sc.mask, generator=gen, callback=callback, early_stop=spec.early_stop)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM; its checkpoint is in ``partial``."""
+
+    def __init__(self, run_dir: Path, partial: Path) -> None:
+        super().__init__(f"interrupted; the checkpoint is in {partial}")
+        self.run_dir = run_dir
+        self.partial = partial
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # a kill leaves a checkpoint, like Ctrl-C
+
+
 def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None = None,
-              device: str | None = None, steps: int | None = None) -> Path:
-    """Load, build, run and report one scene; returns the finished run directory."""
+              device: str | None = None, steps: int | None = None,
+              resume: Path | None = None) -> Path:
+    """Load, build, run and report one scene; returns the finished run directory.
+
+    The run's directory is created as ``<dir>.partial`` at the start, holding the scene as
+    run and, for resumable attacks, a checkpoint; finished files are written at the end and
+    the directory renamed. ``resume`` (a run directory or its ``.partial``) finishes an
+    interrupted run with the same result as an uninterrupted one.
+    """
+    if resume is not None:
+        run_dir, work, info = rundir.reopen(resume)
+        parsed, _ = load_scene(work / "scene.yaml")
+        path, steps = Path(info["scene_file"]), info["steps"]
+        sc = build_scenario(parsed, str(path))
+    else:
+        parsed, path = load_scene(scene)
+        sc = build_scenario(parsed, str(path), seed=seed, device=device)
+        run_dir = output or rundir.default_run_dir(parsed.name)
+        work = rundir.start(run_dir)
+        rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
+        rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps})
+    return _execute(sc, run_dir, work, path, steps)
+
+
+def _execute(sc: Scenario, run_dir: Path, work: Path, path: Path, steps: int | None) -> Path:
+    from physsim.checkpoint import CheckpointStore
     from physsim.evaluate import evaluate_scenario
     from physsim.plugins import pm
     from physsim.report import write_report
 
-    parsed, path = load_scene(scene)
-    sc = build_scenario(parsed, str(path), seed=seed, device=device)
-    run_dir = output or rundir.default_run_dir(parsed.name)
-    rundir.check(run_dir)  # fail before the work, not after it
+    store = CheckpointStore(work / "checkpoint.pt")
+    for _, attack in sc.attacks:
+        attack.checkpoints = store if attack.resumable else None
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main else None
     start = time.perf_counter()
-    pm.hook.on_run_start(scenario=sc)
-    result = evaluate_scenario(sc, steps=steps)
+    try:
+        pm.hook.on_run_start(scenario=sc)
+        result = evaluate_scenario(sc, steps=steps)
+    except KeyboardInterrupt:
+        store.flush()
+        raise Interrupted(run_dir, work) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     result.metrics["seconds"] = round(time.perf_counter() - start, 2)
     pm.hook.on_run_end(scenario=sc, result=result)
-    with rundir.writing(run_dir) as work:
-        write_report(work, sc, result, path)
-    return run_dir
+    write_report(work, sc, result, path)
+    store.remove()
+    (work / rundir.RESUME_INFO).unlink()
+    return rundir.finish(run_dir)

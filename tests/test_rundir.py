@@ -25,7 +25,7 @@ def test_work_happens_in_partial_until_finish(tmp_path: Path) -> None:
     work = rundir.start(run)
     assert work.name == "run.partial" and not run.exists()
     rundir.write_json(work / "metrics.json", {"a": 1})
-    with pytest.raises(UserError, match="another run is writing"):
+    with pytest.raises(UserError, match=r"unfinished run is here.*--resume"):
         rundir.start(run)
     rundir.finish(run)
     assert json.loads((run / "metrics.json").read_text()) == {"a": 1}
@@ -45,9 +45,16 @@ def test_manifest_has_versions_and_seed() -> None:
     assert {"torch", "kornia", "physsim", "git_commit", "plugins"} <= man.keys()
 
 
-def test_failed_writing_leaves_nothing(tmp_path: Path) -> None:
+
+def test_reopen_finds_the_partial_of_an_interrupted_run(tmp_path: Path) -> None:
     run = tmp_path / "run"
-    with pytest.raises(RuntimeError), rundir.writing(run) as work:
-        (work / "metrics.json").write_text("{")
-        raise RuntimeError("disk full")
-    assert not run.exists() and not rundir.partial(run).exists()
+    work = rundir.start(run)
+    with pytest.raises(UserError, match="no interrupted run here"):
+        rundir.reopen(run)
+    rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": "s.yaml", "steps": None})
+    (work / "scene.yaml").write_text("name: s\n")
+    for given in (run, work):
+        assert rundir.reopen(given) == (run, work, {"scene_file": "s.yaml", "steps": None})
+    rundir.finish(run)
+    with pytest.raises(UserError, match="finished already"):
+        rundir.reopen(run)

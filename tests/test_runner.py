@@ -10,15 +10,16 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
-from PIL import Image
 from click.testing import CliRunner
+from PIL import Image
+from toy_plugin import toy_plugin
 
+from physsim.checkpoint import CheckpointStore
 from physsim.cli import cli
 from physsim.errors import UserError
 from physsim.hookspecs import hookimpl
 from physsim.plugins import pm
 from physsim.runner import run_scene
-from toy_plugin import toy_plugin
 
 EOT = {"samples": 4, "camera": {"fov_deg": 50, "resolution": [640, 480]},
        "transforms": [{"pose": {"distance_m": [1.0, 4.0], "yaw_deg": [-30, 30]}},
@@ -105,7 +106,7 @@ def test_bad_scene_fails_before_any_work(tmp_path: Path) -> None:
 
 def test_unknown_target_class_names_classes(tmp_path: Path) -> None:
     bad = {**PHYSICAL, "attack": {**PHYSICAL["attack"], "target": "speed_limit_99"}}
-    with pytest.raises(UserError, match="attack.target: unknown class 'speed_limit_99'"):
+    with pytest.raises(UserError, match=r"attack\.target: unknown class 'speed_limit_99'"):
         run_scene(write(tmp_path, bad), output=tmp_path / "run")
 
 
@@ -130,3 +131,44 @@ def test_run_observers_fire_once_per_run(tmp_path: Path) -> None:
     finally:
         pm.unregister(name="observer")
     assert obs.calls == ["start:toy_physical", "end:toy_physical"]
+
+
+@pytest.mark.parametrize("stop_after", [1, 2, 5])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch: Any,
+                                                    stop_after: int) -> None:
+    """Ctrl-C after N steps (also at RP2's phase boundary, N = 2) leaves a checkpoint;
+    --resume finishes with exactly the uninterrupted run's result."""
+    path = write(tmp_path, PHYSICAL)
+    whole = run_scene(path, output=tmp_path / "whole")
+    saves = {"n": 0}
+    original = CheckpointStore.save
+
+    def save_then_interrupt(self: CheckpointStore, state: dict[str, Any]) -> None:
+        original(self, state)
+        saves["n"] += 1
+        if saves["n"] == stop_after:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckpointStore, "save", save_then_interrupt)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "cut")])
+    assert result.exit_code == 130 and "--resume" in result.output
+    work = tmp_path / "cut.partial"
+    assert (work / "checkpoint.pt").is_file() and not (work / "metrics.json").exists()
+    assert not (tmp_path / "cut").exists()
+    monkeypatch.setattr(CheckpointStore, "save", original)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
+    assert result.exit_code == 0, result.output
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    for key in ("loss_history", "grid", "random", "attack_success_rate", "forwards"):
+        assert a[key] == b[key], key
+    assert (whole / "artefact.png").read_bytes() == (tmp_path / "cut" / "artefact.png").read_bytes()
+    assert not work.exists() and not (tmp_path / "cut" / "checkpoint.pt").exists()
+
+
+def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "nothing")])
+    assert result.exit_code == 2 and "no interrupted run here" in result.output
+    run = run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "done")
+    result = CliRunner().invoke(cli, ["run", "--resume", str(run)])
+    assert result.exit_code == 2 and "finished already" in result.output

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from toy_plugin import toy_plugin
 
 from physsim.errors import UserError
 from physsim.scene import load_scene, parse_scene
-from toy_plugin import toy_plugin
 
 BASE = {
     "name": "toy",
@@ -74,7 +74,7 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
 def test_missing_file_and_unknown_scene_name(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="scene file not found"):
         load_scene(tmp_path / "missing.yaml")
-    with pytest.raises(UserError, match="unknown scene 'no_such_scene' \\(available: .*stop_sign"):
+    with pytest.raises(UserError, match=r"unknown scene 'no_such_scene' \(available: .*stop_sign"):
         load_scene("no_such_scene")
 
 

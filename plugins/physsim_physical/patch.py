@@ -10,10 +10,14 @@ Adam on the patch's logits, with the patch kept in [0, 1] and inside its shape's
 
 from __future__ import annotations
 
+import copy
+from typing import Any
+
 import torch
 from pydantic import Field
 
 from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
+from physsim.checkpoint import objective_state, restore_objective
 from physsim.options import Options
 
 
@@ -25,27 +29,41 @@ class PatchOptions(Options):
 
 def adversarial_patch(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
                       mask: torch.Tensor | None, options: PatchOptions,
-                      callback: Callback | None = None) -> AttackResult:
+                      callback: Callback | None = None, checkpoints: Any = None) -> AttackResult:
     """Optimise patches ``x0`` (B, 3, P, P) in [0, 1]; ``mask`` (B, 3, P, P) is their shape.
 
     Each step draws fresh placements and physical conditions from the objective, so the patch
     is universal over objects, poses and backgrounds. ``budget.steps`` steps of Adam; the
-    patch replaces what is under it, so the L-inf budget is 1.
+    patch replaces what is under it, so the L-inf budget is 1. With ``checkpoints`` the
+    state is saved at step boundaries and a saved state is resumed exactly.
     """
     start = x0 if options.init is None else torch.full_like(x0, options.init)
     start = start.clamp(0.02, 0.98)
-    w = torch.log(start / (1 - start)).requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=options.lr)
+    w = torch.log(start / (1 - start))
     keep = torch.ones_like(x0) if mask is None else mask
     history: list[float] = []
-    for step in range(budget.steps):
+    first, opt_state = 0, None
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is not None:
+        restore_objective(objective, saved["objective"])
+        w, history, first, opt_state = saved["w"], saved["history"], saved["step"], saved["opt"]
+    w.requires_grad_(True)
+    opt = torch.optim.Adam([w], lr=options.lr)
+    if opt_state is not None:
+        opt.load_state_dict(opt_state)
+    for step in range(first, budget.steps):
         x = x0 + keep * (torch.sigmoid(w) - x0)
         loss, grad, _ = objective.value_and_grad(x.detach(), goal.loss)
         opt.zero_grad()
         (grad * x).sum().backward()  # the EOT gradient, chained through the sigmoid
         opt.step()
         history.append(float(loss.mean()))
-        if callback is not None and callback(step + 1, x.detach(), loss):
+        stop = callback is not None and callback(step + 1, x.detach(), loss)
+        if checkpoints is not None:
+            checkpoints.save({"w": w.detach().clone(), "history": list(history),
+                              "step": step + 1, "opt": copy.deepcopy(opt.state_dict()),
+                              "objective": objective_state(objective)})
+        if stop:
             break
     with torch.no_grad():
         x_adv = x0 + keep * (torch.sigmoid(w) - x0)
@@ -60,6 +78,7 @@ class AdversarialPatch(Attack):
 
     name = "adversarial_patch"
     Options = PatchOptions
+    resumable = True
     norms = ("linf",)
     modes = ("targeted", "untargeted", "least_likely")
 
@@ -67,4 +86,5 @@ class AdversarialPatch(Attack):
                 mask: torch.Tensor | None, generator: torch.Generator,
                 callback: Callback | None, early_stop: bool) -> AttackResult:
         opts: PatchOptions = self.options  # type: ignore[assignment]
-        return adversarial_patch(objective, x0, goal, budget, mask, opts, callback)
+        return adversarial_patch(objective, x0, goal, budget, mask, opts, callback,
+                                 self.checkpoints)

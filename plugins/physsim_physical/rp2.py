@@ -15,12 +15,15 @@ straight-through estimator, and the result is checked on fresh EOT samples.
 
 from __future__ import annotations
 
-from typing import Literal
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
 
 from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
+from physsim.checkpoint import objective_state, restore_objective
 from physsim.eot.printer import non_printability_score
 from physsim.options import Options
 from physsim_physical.regions import quantize, sticker_regions, total_variation
@@ -59,49 +62,58 @@ def _eot_term(objective: Objective, x: torch.Tensor, goal: Goal) -> tuple[torch.
     return loss, (grad * x).flatten(1).sum(1)
 
 
+@dataclass
+class _State:
+    """Everything RP2 needs to continue where it stopped (saved in checkpoints)."""
+
+    phase: int = 0
+    step: int = 0
+    delta: torch.Tensor | None = None
+    w: torch.Tensor | None = None
+    region: torch.Tensor | None = None
+    opt: dict[str, Any] | None = None
+    history: list[float] = field(default_factory=list)
+    stopped: bool = False
+
+
+def _snapshot(st: _State, opt: torch.optim.Optimizer, objective: Objective) -> dict[str, Any]:
+    """A consistent copy of the state at a step boundary (the optimiser mutates in place)."""
+    out = {k: (v.detach().clone() if isinstance(v, torch.Tensor) else v)
+           for k, v in vars(st).items() if k != "opt"}
+    out["history"] = list(st.history)
+    out["opt"] = copy.deepcopy(opt.state_dict())
+    out["objective"] = objective_state(objective)
+    return out
+
+
 def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
         mask: torch.Tensor | None, generator: torch.Generator, options: RP2Options,
-        callback: Callback | None = None) -> AttackResult:
+        callback: Callback | None = None, checkpoints: Any = None) -> AttackResult:
     """Run RP2 on textures ``x0`` (B, 3, H, W) in [0, 1] inside ``mask`` (B, 3, H, W) 0/1.
 
     With ``budget.eps >= 1`` stickers replace the texture's colour inside the mask; with a
     smaller eps the perturbation is additive and bounded by eps in L-inf (the "subtle
-    poster"). ``budget.steps`` is the number of refinement steps.
+    poster"). ``budget.steps`` is the number of refinement steps. With ``checkpoints`` (a
+    :class:`physsim.checkpoint.CheckpointStore`) the state is saved at step boundaries and a
+    saved state is resumed exactly.
     """
     allowed = torch.ones_like(x0) if mask is None else mask
-    history: list[float] = []
-    stopped = False
-
-    def report(loss: torch.Tensor, x: torch.Tensor) -> bool:
-        """Record the step; True once the callback asked to stop (for every later phase too)."""
-        nonlocal stopped
-        history.append(float(loss.mean()))
-        if callback is not None and not stopped:
-            stopped = bool(callback(len(history), x.detach(), loss.detach()))
-        return stopped
-
-    region = allowed
-    if options.sensitivity_steps > 0:
-        delta = torch.zeros_like(x0, requires_grad=True)
-        opt = torch.optim.Adam([delta], lr=options.lr * 0.5)
-        for _ in range(options.sensitivity_steps):
-            x = (x0 + allowed * delta).clamp(0, 1)
-            value, surrogate = _eot_term(objective, x, goal)
-            l1 = options.lambda_l1 * (allowed * delta).abs().flatten(1).sum(1)
-            opt.zero_grad()
-            (surrogate + l1).sum().backward()
-            opt.step()
-            if report(value + l1.detach(), x):
-                break
-        sens = (allowed * delta.detach()).abs().sum(1)
-        region = torch.stack([sticker_regions(sens[i], allowed[i, 0], options.area_fraction,
-                                              options.stickers) for i in range(x0.shape[0])])
-        region = region.unsqueeze(1).expand_as(x0)
     replace = budget.eps >= 1.0
     palette = torch.tensor(PALETTES[options.palette] if isinstance(options.palette, str)
                            else options.palette, dtype=x0.dtype, device=x0.device)
+    phases = [options.sensitivity_steps, budget.steps]
+    if replace and options.quantize:
+        phases.append(options.finetune_steps)
+    init = x0.clamp(0.02, 0.98)
+    st = _State(delta=torch.zeros_like(x0), region=allowed,
+                w=torch.log(init / (1 - init)) if replace else torch.zeros_like(x0))
+    saved = checkpoints.load() if checkpoints is not None else None
+    if saved is not None:
+        restore_objective(objective, saved.pop("objective"))
+        st = _State(**saved)
+    assert st.w is not None and st.delta is not None and st.region is not None
 
-    def compose(w: torch.Tensor, quantised: bool) -> torch.Tensor:
+    def compose(w: torch.Tensor, region: torch.Tensor, quantised: bool) -> torch.Tensor:
         if replace:
             colour = torch.sigmoid(w)
             if quantised:  # straight-through: forward the palette colour, backward the soft one
@@ -109,35 +121,57 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
             return x0 * (1 - region) + region * colour
         return (x0 + region * budget.eps * torch.tanh(w)).clamp(0, 1)
 
-    init = x0.clamp(0.02, 0.98)
-    w = (torch.log(init / (1 - init)) if replace else torch.zeros_like(x0)).requires_grad_(True)
-    opt = torch.optim.Adam([w], lr=options.lr)
-    phases = [(budget.steps, False)]
-    if replace and options.quantize:
-        phases.append((options.finetune_steps, True))
-    for n, quantised in phases:
-        for _ in range(0 if stopped else n):
-            x = compose(w, quantised)
-            diff = region * (x - x0)
-            value, surrogate = _eot_term(objective, x, goal)
+    def loss_of(var: torch.Tensor, phase: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(value to report, surrogate to backpropagate, the rendered input) for one step."""
+        assert st.region is not None
+        if phase == 0:  # sensitivity: additive over the whole allowed region, L1-sparse
+            x = (x0 + allowed * var).clamp(0, 1)
+            reg = options.lambda_l1 * (allowed * var).abs().flatten(1).sum(1)
+        else:
+            x = compose(var, st.region, quantised=phase == 2)
+            diff = st.region * (x - x0)
             reg = (options.lambda_tv * total_variation(diff)
                    + options.lambda_l2 * diff.flatten(1).pow(2).mean(1))
             if replace:
-                reg = reg + options.lambda_nps * non_printability_score(x, palette, region[:, :1])
+                reg = reg + options.lambda_nps * non_printability_score(x, palette,
+                                                                        st.region[:, :1])
+        value, surrogate = _eot_term(objective, x, goal)
+        return value + reg.detach(), surrogate + reg, x
+
+    for phase in range(st.phase, len(phases)):
+        var = (st.delta if phase == 0 else st.w).requires_grad_(True)
+        opt = torch.optim.Adam([var], lr=options.lr * (0.5 if phase == 0 else 1.0))
+        if st.opt is not None and phase == st.phase:
+            opt.load_state_dict(st.opt)
+        first = st.step if phase == st.phase else 0
+        for k in range(first, 0 if st.stopped else phases[phase]):
+            value, surrogate, x = loss_of(var, phase)
             opt.zero_grad()
-            (surrogate + reg).sum().backward()
+            surrogate.sum().backward()
             opt.step()
-            if report(value + reg.detach(), x):
+            st.history.append(float(value.mean()))
+            if callback is not None:
+                st.stopped = bool(callback(len(st.history), x.detach(), value.detach()))
+            st.phase, st.step = phase, k + 1
+            if checkpoints is not None:
+                checkpoints.save(_snapshot(st, opt, objective))
+            if st.stopped:
                 break
+        if phase == 0 and phases[0] > 0:
+            sens = (allowed * st.delta.detach()).abs().sum(1)
+            st.region = torch.stack([
+                sticker_regions(sens[i], allowed[i, 0], options.area_fraction, options.stickers)
+                for i in range(x0.shape[0])]).unsqueeze(1).expand_as(x0)
+        st.opt = None
     with torch.no_grad():
-        x_adv = compose(w, replace and options.quantize).detach()
+        x_adv = compose(st.w, st.region, replace and options.quantize).detach()
         x_adv = x0 + allowed * (x_adv - x0)
         success = goal.success(objective.predict(x_adv))
     return AttackResult(
-        x_adv=x_adv, perturbation=x_adv - x0, success=success, loss_history=history,
+        x_adv=x_adv, perturbation=x_adv - x0, success=success, loss_history=st.history,
         forwards=objective.forwards, backwards=objective.backwards, queries=objective.queries,
-        extras={"sticker_area_fraction": float(region[:, 0].sum() / allowed[:, 0].sum())},
-        region=region[:, :1].detach(),
+        extras={"sticker_area_fraction": float(st.region[:, 0].sum() / allowed[:, 0].sum())},
+        region=st.region[:, :1].detach(),
     )
 
 
@@ -146,6 +180,7 @@ class RP2(Attack):
 
     name = "rp2"
     Options = RP2Options
+    resumable = True
     norms = ("linf",)
     modes = ("untargeted", "targeted", "least_likely")
 
@@ -158,4 +193,5 @@ class RP2(Attack):
                 mask: torch.Tensor | None, generator: torch.Generator,
                 callback: Callback | None, early_stop: bool) -> AttackResult:
         opts: RP2Options = self.options  # type: ignore[assignment]
-        return rp2(objective, x0, goal, budget, mask, generator, opts, callback)
+        return rp2(objective, x0, goal, budget, mask, generator, opts, callback,
+                   self.checkpoints)
