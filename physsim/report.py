@@ -117,28 +117,47 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
     figures: dict[str, bytes] = dict(result.figures)
     m = result.metrics
     if result.artefact is not None and sc.obj is not None:
-        rgba = torch.cat([result.artefact.cpu(), sc.obj.texture[3:].cpu()])
-        dpi = rgba.shape[-1] / (sc.obj.size_mm[0] / MM_PER_INCH)
-        save_png(work / "artefact.png", rgba, dpi)
-        region = result.attack_results[0].region if result.attack_results else None
-        mask = region if region is not None else sc.mask
-        assert mask is not None
-        save_png(work / "mask.png", mask[0].cpu(), dpi)
-        rundir.write_json(work / "object.json", {"name": sc.obj.name, "label": sc.obj.label,
-                                                 "size_mm": list(sc.obj.size_mm)})
-        (work / "renders").mkdir()
-        for r in result.renders:
-            stem = f"d{r['distance_m']:g}m_yaw{r['yaw_deg']:g}"
-            save_png(work / "renders" / f"{stem}_clean.png", r["clean"])
-            save_png(work / "renders" / f"{stem}_adv.png", r["adv"])
+        _object_files(work, sc, result)
+    elif result.artefact is not None and sc.patch is not None:
+        # the patch prints at its size on the first object (e.g. 20% of a 750 mm sign)
+        side_mm = float(sc.patch.size_mm[0, 0]) * sc.patch.size
+        save_png(work / "artefact.png", torch.cat([result.artefact.cpu(), sc.patch.mask[0].cpu()]),
+                 result.artefact.shape[-1] / (side_mm / MM_PER_INCH))
+        rundir.write_json(work / "object.json", {"name": "patch", "label": m["target_class"],
+                                                 "size_mm": [side_mm, side_mm]})
+    if "grid" in m:
         figures["heatmap"] = heatmap(m["grid"])
+    if m.get("loss_history"):
         figures["loss"] = loss_curve(m["loss_history"])
     if "results" in m and sc.scene.sweep is not None:
         figures["sweep"] = sweep_plot(m["results"], f"{sc.scene.name} on {m['classifier']}")
         (work / "sweep.png").write_bytes(figures["sweep"])
         rundir.write_json(work / "sweep.json", m["results"])
+    if "defense_matrix" in m:  # physsim.defense_matrix: the table as CSV and JSON too
+        from physsim.defense_report import write_matrix_files
+
+        write_matrix_files(work, m["defense_matrix"])
     rundir.write_json(work / "metrics.json", m)
     (work / "report.html").write_text(_html(sc, result, figures, scene_dict, man))
+
+
+def _object_files(work: Path, sc: Scenario, result: RunResult) -> None:
+    """The attacked texture at print resolution, where the attack put it, and renders."""
+    assert sc.obj is not None and result.artefact is not None
+    rgba = torch.cat([result.artefact.cpu(), sc.obj.texture[3:].cpu()])
+    dpi = rgba.shape[-1] / (sc.obj.size_mm[0] / MM_PER_INCH)
+    save_png(work / "artefact.png", rgba, dpi)
+    region = result.attack_results[0].region if result.attack_results else None
+    mask = region if region is not None else sc.mask
+    assert mask is not None
+    save_png(work / "mask.png", mask[0].cpu(), dpi)
+    rundir.write_json(work / "object.json", {"name": sc.obj.name, "label": sc.obj.label,
+                                             "size_mm": list(sc.obj.size_mm)})
+    (work / "renders").mkdir()
+    for r in result.renders:
+        stem = f"d{r['distance_m']:g}m_yaw{r['yaw_deg']:g}"
+        save_png(work / "renders" / f"{stem}_clean.png", r["clean"])
+        save_png(work / "renders" / f"{stem}_adv.png", r["adv"])
 
 
 def _html(sc: Scenario, result: RunResult, figures: dict[str, bytes], scene: dict[str, Any],
@@ -162,16 +181,23 @@ def _html(sc: Scenario, result: RunResult, figures: dict[str, bytes], scene: dic
                          + f"<figcaption>{cap}</figcaption></figure>")
         parts.append("</div>")
     titles = {"heatmap": "Success over distance and angle", "loss": "Loss curve",
-              "sweep": "Accuracy against epsilon"}
+              "sweep": "Accuracy against epsilon",
+              "defense_matrix": "Attack success against each defense"}
     for key, png in figures.items():
         parts.append(f"<h2>{esc(titles.get(key, key))}</h2>" + _img_tag(png, key))
+    if "per_class" in m:
+        parts.append(_table("Success per source class (held-out poses)", m["per_class"],
+                            ["object", "label", "n", "success_rate", "clean_accuracy"]))
     if "results" in m:
         cols = ["attack", "mode", "eps", "top1_accuracy", "top5_accuracy", "success_rate",
                 "median_norm"]
-        parts.append("<h2>Results</h2><table><tr>" + "".join(f"<th>{c}</th>" for c in cols)
-                     + "</tr>" + "".join(
-                         "<tr>" + "".join(f"<td>{_fmt(r[c])}</td>" for c in cols) + "</tr>"
-                         for r in m["results"]) + "</table>")
+        if any("destruction_rate" in r for r in m["results"]):
+            cols += ["photo_clean_accuracy", "photo_top1_accuracy", "destruction_rate"]
+        parts.append(_table("Results", m["results"], cols))
+    if "defense_matrix" in m:
+        from physsim.defense_report import matrix_html
+
+        parts.append(matrix_html(m["defense_matrix"], m["defense_summary"]))
     parts.append("<h2>Scene as run</h2><pre>" + esc(yaml.safe_dump(scene, sort_keys=False))
                  + "</pre>")
     parts.append("<h2>Manifest</h2><pre>" + esc(json.dumps(man, indent=2)) + "</pre>")
@@ -180,6 +206,13 @@ def _html(sc: Scenario, result: RunResult, figures: dict[str, bytes], scene: dic
              "flex-wrap:wrap}img{image-rendering:pixelated}")
     return (f"<!doctype html><html><head><meta charset=utf-8><title>{esc(sc.scene.name)}"
             f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def _table(title: str, rows: list[dict[str, Any]], cols: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    body = "".join("<tr>" + "".join(f"<td>{_fmt(r.get(c, ''))}</td>" for c in cols) + "</tr>"
+                   for r in rows)
+    return f"<h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
 
 
 def _fmt(v: Any) -> str:

@@ -172,3 +172,46 @@ def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:
     run = run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "done")
     result = CliRunner().invoke(cli, ["run", "--resume", str(run)])
     assert result.exit_code == 2 and "finished already" in result.output
+
+
+PATCH = {
+    "name": "toy_patch",
+    "patch": {"objects": ["toy_disc"], "size": 0.4, "resolution": 8, "texture_px": 32},
+    "classifier": {"name": "toy_linear"},
+    "attack": {"name": "adversarial_patch", "mode": "targeted", "target": "class1",
+               "budget": {"eps": 1.0, "steps": 3}},
+    "eot": EOT,
+    "evaluation": {"grid": {"distance_m": [2.0], "yaw_deg": [0, 30], "draws": 2},
+                   "random_samples": 4},
+}
+
+
+def test_patch_run_reports_per_class_success(tmp_path: Path) -> None:
+    run = run_scene(write(tmp_path, PATCH), output=tmp_path / "run")
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["target_class"] == "class1" and m["steps"] == 3
+    assert [c["object"] for c in m["per_class"]] == ["toy_disc"]
+    assert m["per_class"][0]["n"] == 4 and len(m["grid"]) == 2
+    # a circle 0.4 of the side at scale up to 1.1 on a disc: (0.44^2 pi/4) / (pi/4) of the face
+    assert m["perturbation_area_fraction"] == pytest.approx(0.44**2, rel=0.15)
+    patch = np.asarray(Image.open(run / "artefact.png"))
+    assert patch.shape == (8, 8, 4) and patch[0, 0, 3] == 0 and patch[4, 4, 3] == 255
+    assert "Success per source class" in (run / "report.html").read_text()
+
+
+def test_printed_photo_reports_destruction_rates(tmp_path: Path) -> None:
+    scene = {"name": "toy_photo", "classifier": {"name": "toy_linear"},
+             "data": {"n": 12, "print_size_mm": 100},
+             "sweep": {"eps": [0.1], "attacks": [{"name": "fgsm", "budget": {"steps": 1}},
+                                                 {"name": "bim", "budget": {"steps": 3}}]},
+             "eot": {"samples": 1, "transforms": [{"pose": {"distance_m": 0.5}},
+                                                  {"crop": {"margin": 0.02}},
+                                                  {"jpeg": {"quality": 80}}]}}
+    run = run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    rows = json.loads((run / "sweep.json").read_text())
+    assert [r["attack"] for r in rows] == ["fgsm", "bim"]
+    for r in rows:
+        assert 0 <= r["photo_clean_accuracy"] <= 1
+        assert r["destruction_rate"] != r["destruction_rate"] or 0 <= r["destruction_rate"] <= 1
+    assert (run / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    assert "destruction_rate" in (run / "report.html").read_text()
