@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 
 from physsim.evaluate import area_fraction, destruction_rate, topk_accuracy
@@ -13,7 +14,7 @@ def test_destruction_rate_counts_only_working_adversarial_images() -> None:
     clean = torch.tensor([True, True, True, True, False])
     adv = torch.tensor([False, False, False, True, False])  # three work; one failed; one moot
     photo = torch.tensor([True, False, False, True, True])
-    assert destruction_rate(clean, adv, photo) == 1 / 3
+    assert destruction_rate(clean, adv, photo) == pytest.approx(1 / 3)
 
 
 def test_destruction_rate_without_working_examples_is_nan() -> None:
@@ -35,4 +36,4 @@ def test_area_fraction_is_over_the_face_only() -> None:
     clean = torch.zeros(1, 3, 10, 10)
     adv = clean.clone()
     adv[0, 0, :, 4:6] = 0.5  # two columns changed, one on the face, one off it
-    assert area_fraction(clean, adv, alpha) == 0.2
+    assert area_fraction(clean, adv, alpha) == pytest.approx(0.2)
