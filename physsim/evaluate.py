@@ -29,7 +29,9 @@ EXAMPLE_CELLS = ((3.0, 0.0), (6.0, 30.0), (12.0, 45.0))
 
 
 def _progress(total: int, desc: str) -> tuple[tqdm, Callable[..., None]]:
-    bar = tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True)
+    # disable=None: a bar on a terminal, silence in logs and CI (no line per update)
+    bar = tqdm(total=total, desc=desc, unit="step", leave=False, dynamic_ncols=True,
+               disable=None)
 
     def callback(step: int, x: torch.Tensor, loss: torch.Tensor) -> None:
         bar.update(1)
@@ -233,6 +235,10 @@ def _photographed(sc: Scenario, x: torch.Tensor, x_adv: torch.Tensor, clean_logi
 
 def evaluate_scenario(sc: Scenario, steps: int | None = None) -> RunResult:
     """Run the scenario's attack(s) and measure them."""
+    if sc.defenses:  # every defense attacked, adaptive and not: physsim.defense_matrix
+        from physsim.defense_matrix import evaluate_defended
+
+        return evaluate_defended(sc, steps)
     if sc.obj is not None:
         return evaluate_physical(sc, steps)
     if sc.patch is not None:

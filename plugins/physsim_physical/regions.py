@@ -11,6 +11,10 @@ def sticker_regions(sensitivity: torch.Tensor, allowed: torch.Tensor, area_fract
                     stickers: int) -> torch.Tensor:
     """The K most sensitive compact blobs inside ``allowed``, covering <= ``area_fraction``.
 
+    The map is smoothed (a sticker is a blob one can cut out, not speckle), thresholded,
+    closed, and its K components carrying the most sensitivity are kept; the threshold is
+    found by bisection so that the stickers use as much of the area budget as they can.
+
     Args:
         sensitivity: (H, W) non-negative map (e.g. |delta| of an L1-regularised pass).
         allowed: (H, W) 0/1 region the stickers must stay in.
@@ -20,29 +24,39 @@ def sticker_regions(sensitivity: torch.Tensor, allowed: torch.Tensor, area_fract
     Returns:
         (H, W) float 0/1 mask on the same device as ``sensitivity``.
     """
-    s = sensitivity.detach().float().cpu().numpy()
     region = allowed.detach().float().cpu().numpy() > 0.5
-    h, w = s.shape
+    h, w = region.shape
     k = max(3, (min(h, w) // 24) | 1)
-    # a sticker is a blob one can cut out: smooth the map so regions are compact, not speckle
-    s = cv2.GaussianBlur(s, (k, k), 0) * region
+    s = cv2.GaussianBlur(sensitivity.detach().float().cpu().numpy(), (k, k), 0) * region
     budget = area_fraction * region.sum()
+    best = np.zeros_like(region)
     if budget < 1 or s.max() <= 0:
-        return torch.zeros_like(sensitivity, dtype=torch.float32)
-    thresh = np.quantile(s[region], max(0.0, 1.0 - area_fraction))
+        return torch.from_numpy(best.astype(np.float32)).to(sensitivity.device)
+    values = np.sort(s[region])[::-1]
+    lo, hi = 0.0, 1.0  # the fraction of the region above the threshold
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        blobs = _blobs(s, region, values[min(int(mid * len(values)), len(values) - 1)], k,
+                       stickers)
+        if blobs.sum() <= budget:
+            best, lo = blobs, mid
+        else:
+            hi = mid
+    return torch.from_numpy(best.astype(np.float32)).to(sensitivity.device)
+
+
+def _blobs(s: np.ndarray, region: np.ndarray, thresh: float, k: int, stickers: int) -> np.ndarray:
+    """The K components of (s >= thresh), closed, carrying the most sensitivity."""
     blobs = ((s >= thresh) & region).astype(np.uint8)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     blobs = cv2.morphologyEx(blobs, cv2.MORPH_CLOSE, kernel)
     _, labels = cv2.connectedComponents(blobs, connectivity=8)
-    # keep the K components that carry the most sensitivity (label 0 is the background)
     mass = np.bincount(labels.ravel(), weights=s.ravel())
-    mass[0] = -1.0
+    mass[0] = -1.0  # label 0 is the background
     keep = np.argsort(mass)[::-1][:stickers]
     keep = keep[mass[keep] > 0]
-    out = np.isin(labels, keep) & region
-    while out.sum() > budget and out.any():  # closing can add a little; trim back to budget
-        out = cv2.erode(out.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    return torch.from_numpy(out.astype(np.float32)).to(sensitivity.device)
+    out: np.ndarray = np.isin(labels, keep) & region
+    return out
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:

@@ -39,7 +39,7 @@ class RP2Options(Options):
     """RP2's knobs; the step count and the budget come from the scene's budget."""
 
     sensitivity_steps: int = Field(40, ge=0, description="L1 pass steps (0: use the mask as is)")
-    lambda_l1: float = Field(0.002, ge=0, description="L1 weight in the sensitivity pass")
+    lambda_l1: float = Field(1.0, ge=0, description="weight of the mean |delta| in the L1 pass")
     area_fraction: float = Field(0.08, gt=0, le=1, description="sticker area / allowed area")
     stickers: int = Field(2, ge=1, description="K, the number of separate stickers")
     lambda_l2: float = Field(0.0, ge=0)
@@ -126,7 +126,7 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
         assert st.region is not None
         if phase == 0:  # sensitivity: additive over the whole allowed region, L1-sparse
             x = (x0 + allowed * var).clamp(0, 1)
-            reg = options.lambda_l1 * (allowed * var).abs().flatten(1).sum(1)
+            reg = options.lambda_l1 * (allowed * var).abs().flatten(1).mean(1)
         else:
             x = compose(var, st.region, quantised=phase == 2)
             diff = st.region * (x - x0)

@@ -1,0 +1,176 @@
+"""Procedural backgrounds: varied scenes behind the object, drawn in batch at the window size.
+
+Every background is the same recipe with different numbers: a two-colour gradient, two octaves
+of value noise (a coarse and a fine random lattice, upsampled), and a few soft-edged rectangles
+or ellipses composited on top. The kind of scene only changes the distributions the numbers are
+drawn from (sky: blue gradient and white round clouds; road: grey with fine grain and thin
+bright markings; foliage: greens with strong grain and dark blobs; urban: flat rectangles of
+many colours; noise: anything). The lattices come from a per-sample seed through the
+counter-based generator of :mod:`physsim.eot.rng`, so params replay the same picture.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import torch
+import torch.nn.functional as F
+from pydantic import Field
+
+from physsim.eot.base import BackgroundTransform, Params
+from physsim.eot.ranges import Bounds, Pair, uniform
+from physsim.eot.rng import draw_seeds, uniform_field
+from physsim.options import Options
+
+Kind = Literal["sky", "road", "foliage", "urban", "noise"]
+KINDS: tuple[Kind, ...] = ("sky", "road", "foliage", "urban", "noise")
+BLOBS = 6
+_COARSE, _FINE = 6, 24
+
+# per kind: (low, high) of top colour, bottom colour; gradient angle (deg); coarse and fine
+# noise amplitude; blob count; blob colour; probability a blob is round; softness; size;
+# whether the gradient's colours are grey (one draw for the three channels)
+_TABLE: dict[str, dict[str, tuple]] = {
+    "sky": {"top": ((0.25, 0.45, 0.75), (0.55, 0.75, 0.98)),
+            "bottom": ((0.65, 0.75, 0.85), (0.95, 0.97, 1.0)), "angle": (80, 100),
+            "coarse": (0.0, 0.08), "fine": (0.0, 0.02), "count": (0, 3),
+            "color": ((0.85, 0.85, 0.88), (1.0, 1.0, 1.0)), "round": (1.0,),
+            "soft": (0.1, 0.4), "size": (0.1, 0.4), "grey": (0.0,)},
+    "road": {"top": ((0.3, 0.3, 0.3), (0.6, 0.6, 0.6)),
+             "bottom": ((0.2, 0.2, 0.2), (0.5, 0.5, 0.5)), "angle": (60, 120),
+             "coarse": (0.02, 0.1), "fine": (0.03, 0.12), "count": (0, 4),
+             "color": ((0.8, 0.7, 0.2), (1.0, 1.0, 1.0)), "round": (0.0,),
+             "soft": (0.005, 0.02), "size": (0.02, 0.4), "grey": (1.0,)},
+    "foliage": {"top": ((0.1, 0.25, 0.05), (0.4, 0.6, 0.3)),
+                "bottom": ((0.15, 0.2, 0.05), (0.45, 0.5, 0.25)), "angle": (0, 360),
+                "coarse": (0.1, 0.25), "fine": (0.1, 0.3), "count": (2, 6),
+                "color": ((0.05, 0.1, 0.02), (0.5, 0.6, 0.3)), "round": (1.0,),
+                "soft": (0.02, 0.2), "size": (0.05, 0.3), "grey": (0.0,)},
+    "urban": {"top": ((0.3, 0.25, 0.2), (0.8, 0.75, 0.7)),
+              "bottom": ((0.25, 0.2, 0.2), (0.7, 0.7, 0.7)), "angle": (0, 360),
+              "coarse": (0.0, 0.1), "fine": (0.0, 0.05), "count": (3, 6),
+              "color": ((0.1, 0.1, 0.1), (0.9, 0.9, 0.9)), "round": (0.0,),
+              "soft": (0.003, 0.02), "size": (0.1, 0.5), "grey": (0.0,)},
+    "noise": {"top": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)),
+              "bottom": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), "angle": (0, 360),
+              "coarse": (0.1, 0.4), "fine": (0.1, 0.4), "count": (0, 6),
+              "color": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0)), "round": (0.5,),
+              "soft": (0.01, 0.3), "size": (0.05, 0.4), "grey": (0.0,)},
+}
+
+
+def _table(kinds: torch.Tensor, names: tuple[str, ...], key: str) -> torch.Tensor:
+    """The ``key`` entry of each sample's kind, as a float tensor (n, ...)."""
+    rows = torch.tensor([_TABLE[k][key] for k in names], dtype=torch.float32,
+                        device=kinds.device)
+    return rows[kinds]
+
+
+def _between(rng: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """rng (n, 2, ...) low/high, u uniforms shaped like one of them -> values between."""
+    return rng[:, 0] + (rng[:, 1] - rng[:, 0]) * u
+
+
+def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]) -> Params:
+    """Draw the numbers of n procedural backgrounds whose kinds are chosen among ``names``."""
+    dev = generator.device
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(n, *shape, generator=generator, device=dev)
+
+    kinds = torch.randint(0, len(names), (n,), generator=generator, device=dev)
+    grey = _table(kinds, names, "grey").view(n, 1) > 0
+
+    def colour(key: str) -> torch.Tensor:
+        u = rand(3)
+        return _between(_table(kinds, names, key), torch.where(grey, u[:, :1], u))
+
+    count = _between(_table(kinds, names, "count"), rand()).round()
+    present = (torch.arange(BLOBS, device=dev) < count.view(-1, 1)).float()
+    angle = torch.deg2rad(_between(_table(kinds, names, "angle"), rand()))
+    size_rng = _table(kinds, names, "size").view(n, 2, 1, 1)
+    colour_rng = _table(kinds, names, "color").view(n, 2, 1, 3)
+    return {
+        "kind": torch.tensor([KINDS.index(k) for k in names], device=dev)[kinds],
+        "top": colour("top"),
+        "bottom": colour("bottom"),
+        "angle": angle,
+        "coarse": _between(_table(kinds, names, "coarse"), rand()),
+        "fine": _between(_table(kinds, names, "fine"), rand()),
+        "tint": 0.6 + 0.4 * rand(3),
+        "blob_xy": rand(BLOBS, 2),
+        "blob_size": _between(size_rng, rand(BLOBS, 2)),
+        "blob_color": _between(colour_rng, rand(BLOBS, 3)),
+        "blob_alpha": present * (0.7 + 0.3 * rand(BLOBS)),
+        "blob_round": (rand(BLOBS) < _table(kinds, names, "round")).float(),
+        "blob_soft": _between(_table(kinds, names, "soft").view(n, 2, 1), rand(BLOBS)),
+        "seed": draw_seeds(n, generator),
+    }
+
+
+def _lattice(seeds: torch.Tensor, cells: int, stream: int, size: tuple[int, int],
+             dtype: torch.dtype) -> torch.Tensor:
+    grid = uniform_field(seeds, (1, cells, cells), stream, dtype) * 2 - 1
+    return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+
+
+def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+    """(n, 3, h, w) backgrounds in [0, 1] from params drawn by :func:`sample_procedural`."""
+    h, w = size
+    dev = params["top"].device
+    p = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in params.items()}
+    ys = torch.linspace(0, 1, h, dtype=dtype, device=dev).view(1, 1, h, 1)
+    xs = torch.linspace(0, 1, w, dtype=dtype, device=dev).view(1, 1, 1, w)
+    ang = p["angle"].view(-1, 1, 1, 1)
+    t = ((xs - 0.5) * torch.cos(ang) + (ys - 0.5) * torch.sin(ang) + 0.5).clamp(0, 1)
+    img = p["top"].view(-1, 3, 1, 1) * (1 - t) + p["bottom"].view(-1, 3, 1, 1) * t
+    noise = (_lattice(params["seed"], _COARSE, 0, size, dtype) * p["coarse"].view(-1, 1, 1, 1)
+             + _lattice(params["seed"], _FINE, 1, size, dtype) * p["fine"].view(-1, 1, 1, 1))
+    img = img + noise * p["tint"].view(-1, 3, 1, 1)
+    alpha = p["blob_alpha"]
+    used = (alpha > 0).any(0).tolist()
+    for r in range(BLOBS):  # a fixed handful of layers, each for the whole batch
+        if not used[r]:
+            continue
+        centre = p["blob_xy"][:, r].view(-1, 2, 1, 1)
+        half = p["blob_size"][:, r].view(-1, 2, 1, 1)
+        # distances from the blob centre in units of its half-size: (n, 1, 1, w), (n, 1, h, 1)
+        dx = (xs - centre[:, :1]) / half[:, :1]
+        dy = (ys - centre[:, 1:]) / half[:, 1:]
+        dist = torch.where(p["blob_round"][:, r].view(-1, 1, 1, 1) > 0.5,
+                           torch.sqrt(dx * dx + dy * dy), torch.maximum(dx.abs(), dy.abs()))
+        inv_soft = 1 / p["blob_soft"][:, r].view(-1, 1, 1, 1)
+        cover = torch.sigmoid(torch.addcmul(inv_soft, dist, -inv_soft))
+        cover = cover * alpha[:, r].view(-1, 1, 1, 1)
+        img = torch.lerp(img, p["blob_color"][:, r].view(-1, 3, 1, 1).expand_as(img), cover)
+    return img.clamp(0, 1)
+
+
+class Background(BackgroundTransform):
+    """What the camera sees around the object: procedural scenes, or a flat grey.
+
+    Params (procedural): see :func:`sample_procedural`; (flat): ``gray`` (n,).
+    """
+
+    name = "background"
+
+    class Options(Options):
+        kind: Literal["procedural", "flat"] = "procedural"
+        #: which procedural scenes to draw from, equally often
+        scenes: tuple[Kind, ...] = Field(KINDS, min_length=1)
+        #: the grey level of flat backgrounds
+        gray: Annotated[Pair, Bounds(ge=0, le=1)] = (0.2, 0.8)
+
+    options: Options
+
+    def sample(self, n: int, generator: torch.Generator) -> Params:
+        if self.options.kind == "flat":
+            return {"gray": uniform(self.options.gray, n, generator)}
+        return sample_procedural(n, generator, tuple(self.options.scenes))
+
+    def generate(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
+        if "gray" in params:
+            g = params["gray"].to(dtype).view(-1, 1, 1, 1)
+            return g.expand(-1, 3, size[0], size[1])
+        return generate(params, size, dtype)
+

@@ -1,0 +1,163 @@
+"""Geometry: the object's pose in front of a pinhole camera, and the detector's crop window.
+
+Conventions: camera axes x right, y down, z forward (OpenCV). The object is a plane whose
+texture x/y axes are the camera's x/y when it faces the camera upright. Angles are relative to
+the line of sight, so yaw 30 degrees is a 30 degree view of the object wherever it sits in the
+frame: yaw turns the object about its vertical axis, pitch about its horizontal axis, roll about
+the line of sight (applied in that order: pitch, yaw, roll). Positive yaw turns the object's
+right edge towards the camera, positive pitch tilts its bottom edge away from it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import torch
+from pydantic import Field
+
+from physsim.eot.base import Frame, GeometricTransform, Params
+from physsim.eot.ranges import Bounds, Pair, uniform
+from physsim.options import Options
+
+
+def _rot(axis: str, rad: torch.Tensor) -> torch.Tensor:
+    c, s = torch.cos(rad), torch.sin(rad)
+    o, z = torch.ones_like(c), torch.zeros_like(c)
+    rows = {"x": [o, z, z, z, c, -s, z, s, c], "y": [c, z, s, z, o, z, -s, z, c],
+            "z": [c, -s, z, s, c, z, z, z, o]}[axis]
+    return torch.stack(rows, -1).view(-1, 3, 3)
+
+
+def _towards(d: torch.Tensor) -> torch.Tensor:
+    """(n, 3, 3) the smallest rotation taking +z to the unit vectors ``d`` (n, 3) (Rodrigues)."""
+    vx, vy, c = -d[:, 1], d[:, 0], d[:, 2]  # v = z x d
+    z = torch.zeros_like(c)
+    vmat = torch.stack([z, z, vy, z, z, -vx, -vy, vx, z], -1).view(-1, 3, 3)
+    eye = torch.eye(3, dtype=d.dtype, device=d.device)
+    # (1 - c) / |v|^2 == 1 / (1 + c): finite when d == z
+    return eye + vmat + vmat @ vmat / (1.0 + c).view(-1, 1, 1)
+
+
+def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
+                pitch_deg: torch.Tensor, roll_deg: torch.Tensor,
+                offset: torch.Tensor) -> torch.Tensor:
+    """(n, 3, 3) homography from texture index coordinates to camera index coordinates.
+
+    Args:
+        frame: the texture frame (texture size, physical size, camera).
+        distance_m: (n,) distance from the camera centre to the object centre, metres.
+        yaw_deg, pitch_deg, roll_deg: (n,) angles relative to the line of sight.
+        offset: (n, 2) where the object centre appears, as a fraction of the half frame
+            (0 = centre, 1 = the right/bottom edge).
+    """
+    dt, dev = torch.float64, frame.matrix.device
+    cam = frame.camera
+    k = cam.intrinsics(dt, dev)
+    w, h = cam.resolution
+    pix = torch.stack([(w - 1) / 2 + offset[:, 0].double() * w / 2,
+                       (h - 1) / 2 + offset[:, 1].double() * h / 2,
+                       torch.ones_like(distance_m, dtype=dt)], -1)
+    ray = pix @ torch.linalg.inv(k).T
+    ray = ray / ray.norm(dim=1, keepdim=True)
+    rad = torch.deg2rad
+    rot = _towards(ray) @ _rot("z", rad(roll_deg.double())) @ _rot("y", rad(yaw_deg.double())) \
+        @ _rot("x", rad(pitch_deg.double()))
+    t = ray * distance_m.double().view(-1, 1)
+    th, tw = frame.texture_size
+    wm, hm = frame.size_mm[:, 0] / 1000.0, frame.size_mm[:, 1] / 1000.0
+    zero, one = torch.zeros_like(wm), torch.ones_like(wm)
+    # texture index coordinates -> metres on the plane, centred on the object
+    plane = torch.stack([wm / tw, zero, (0.5 / tw - 0.5) * wm, zero, hm / th,
+                         (0.5 / th - 0.5) * hm, zero, zero, one], -1).view(-1, 3, 3)
+    ext = torch.stack([rot[:, :, 0], rot[:, :, 1], t], -1)
+    return k @ ext @ plane
+
+
+class Pose(GeometricTransform):
+    """Places the object in front of the camera: distance, yaw, pitch, roll, off-centre offset.
+
+    Params: ``distance_m``, ``yaw_deg``, ``pitch_deg``, ``roll_deg``, ``offset_x``, ``offset_y``,
+    each (n,) in the units their names say; the pipeline's evaluation grid fixes them by name.
+    """
+
+    name = "pose"
+    accepts = ("texture",)
+    produces = "camera"
+
+    class Options(Options):
+        distance_m: Annotated[Pair, Bounds(gt=0)] = (1.5, 12.0)
+        yaw_deg: Annotated[Pair, Bounds(abs_lt=90)] = (-45.0, 45.0)
+        pitch_deg: Annotated[Pair, Bounds(abs_lt=90)] = (-10.0, 10.0)
+        roll_deg: Annotated[Pair, Bounds(ge=-180, le=180)] = (-8.0, 8.0)
+        offset: Annotated[Pair, Bounds(ge=-1, le=1)] = (-0.2, 0.2)
+
+    options: Options
+
+    def sample(self, n: int, generator: torch.Generator) -> Params:
+        o = self.options
+        return {"distance_m": uniform(o.distance_m, n, generator),
+                "yaw_deg": uniform(o.yaw_deg, n, generator),
+                "pitch_deg": uniform(o.pitch_deg, n, generator),
+                "roll_deg": uniform(o.roll_deg, n, generator),
+                "offset_x": uniform(o.offset, n, generator),
+                "offset_y": uniform(o.offset, n, generator)}
+
+    def compose(self, frame: Frame, params: Params, output_size: tuple[int, int]) -> Frame:
+        offset = torch.stack([params["offset_x"], params["offset_y"]], -1)
+        m = pose_matrix(frame, params["distance_m"], params["yaw_deg"], params["pitch_deg"],
+                        params["roll_deg"], offset)
+        w, h = frame.camera.resolution
+        return frame.then(m, "camera", (h, w), torch.ones_like(frame.px_scale))
+
+
+def window_matrix(frame: Frame, margin: torch.Tensor, shift: torch.Tensor,
+                  output_size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The detector crop: (n, 3, 3) frame -> window coordinates, and (n,) window px per frame px.
+
+    The window is the object's bounding box in ``frame``, grown by ``margin`` (a fraction of the
+    box size on every side), moved by ``shift`` (n, 2) (a fraction of the box size), then grown
+    along one axis to the output's aspect ratio so that the object is not stretched.
+    """
+    c = frame.corners()
+    lo, hi = c.amin(1), c.amax(1)
+    size = (hi - lo) * (1.0 + 2.0 * margin.double().view(-1, 1))
+    centre = (lo + hi) / 2 + shift.double() * (hi - lo)
+    oh, ow = output_size
+    scale = torch.minimum(ow / size[:, 0], oh / size[:, 1])
+    left = centre[:, 0] - ow / scale / 2
+    top = centre[:, 1] - oh / scale / 2
+    zero, one = torch.zeros_like(scale), torch.ones_like(scale)
+    # left/top are where the window's outer edge lies in frame coordinates; the window's
+    # pixel i has its centre half a pixel inside that edge
+    m = torch.stack([scale, zero, -left * scale - 0.5, zero, scale, -top * scale - 0.5,
+                     zero, zero, one], -1).view(-1, 3, 3)
+    return m, scale
+
+
+class Crop(GeometricTransform):
+    """The window a detector would hand the classifier: the object's box, margin and jitter.
+
+    Params: ``margin`` (n,) fraction of the box added on every side; ``shift_x``, ``shift_y``
+    (n,) displacement of the window centre as a fraction of the box size.
+    """
+
+    name = "crop"
+    accepts = ("texture", "camera")
+    produces = "window"
+
+    class Options(Options):
+        margin: Annotated[Pair, Bounds(ge=0, le=4)] = (0.05, 0.25)
+        jitter: float = Field(0.05, ge=0, le=1)
+
+    options: Options
+
+    def sample(self, n: int, generator: torch.Generator) -> Params:
+        j = self.options.jitter
+        return {"margin": uniform(self.options.margin, n, generator),
+                "shift_x": uniform((-j, j), n, generator),
+                "shift_y": uniform((-j, j), n, generator)}
+
+    def compose(self, frame: Frame, params: Params, output_size: tuple[int, int]) -> Frame:
+        shift = torch.stack([params["shift_x"], params["shift_y"]], -1)
+        m, scale = window_matrix(frame, params["margin"], shift, output_size)
+        return frame.then(m, "window", output_size, frame.px_scale * scale)

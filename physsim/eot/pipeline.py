@@ -1,0 +1,292 @@
+"""The EOT pipeline: a printed texture on an object -> the window a classifier sees, in batch.
+
+Expectation over Transformation (Athalye et al. 2017, arXiv:1707.07397) over a physical model
+of the path from texture to camera image. The scene file's ``eot:`` section::
+
+    eot:
+      samples: 32        # EOT samples per attack step
+      chunk: 16          # optional: at most this many samples per forward pass
+      prefilter: true    # mip-map the texture when the object is small (default true)
+      camera: {fov_deg: 50, resolution: [1920, 1080]}   # or {focal_px: 1500, ...}
+      transforms:        # ordered; each item {registered_name: options}
+        - pose: {distance_m: [1.5, 12.0], yaw_deg: [-45, 45], pitch_deg: [-10, 10],
+                 roll_deg: [-8, 8], offset: [-0.2, 0.2]}
+        - crop: {margin: [0.05, 0.25], jitter: 0.05}
+        - printer: {profile: default}          # or a path to a profile .json
+        - lighting: {exposure_stops: [-1, 1], contrast: [0.8, 1.2], gamma: [0.85, 1.15],
+                     kelvin: [3500, 7500], shadow: [0.0, 0.4]}
+        - background: {kind: procedural}       # or {kind: flat, gray: [0.2, 0.8]}
+        - defocus: {sigma_px: [0.0, 1.0]}      # camera pixels
+        - motion_blur: {length_px: [0, 3]}     # camera pixels
+        - sensor_noise: {poisson_scale: [0, 0.01], gaussian_std: [0, 0.02]}
+        - jpeg: {quality: [40, 95]}
+
+A range is ``[low, high]`` (drawn uniformly) or one number (fixed). Omitting ``transforms``
+gives the list above; omitting the section gives all defaults.
+
+How the list is read:
+
+- Geometric steps (``pose``, ``crop``) compose, in their order, into one homography per sample
+  from texture pixels to window pixels; the texture is resampled once (with mip-map prefilter).
+  ``pose`` maps into the camera frame; ``crop`` frames the object's bounding box the way a
+  detector would, so only the classifier-sized window is ever rendered. Without a ``crop`` the
+  window is the bounding box with a 10 % margin.
+- Image steps before ``background`` act on the object alone (what is printed, how it is lit);
+  the object is then composited over the background; the steps after act on the whole window
+  (what the camera does). Steps with sizes in camera pixels are told the window's scale.
+
+Typical use::
+
+    pipe = Pipeline(EOTConfig.model_validate(cfg), output_size=(32, 32), size_mm=(750, 750))
+    params = pipe.sample(32, torch.Generator().manual_seed(0))
+    images = pipe.render(texture_rgba, params)        # (B, 32, 3, 32, 32)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from physsim.eot.base import PX_SCALE, BackgroundTransform, Frame, GeometricTransform, Params
+from physsim.eot.camera import window_matrix
+from physsim.eot.config import EOTConfig, Step
+from physsim.eot.params import EOTParams
+from physsim.eot.warp import warp
+from physsim.errors import UserError
+
+__all__ = ["EOTConfig", "EOTParams", "Pipeline"]
+
+#: The margin of the window when the pipeline has no crop step.
+DEFAULT_MARGIN = 0.1
+
+
+class Pipeline:
+    """Samples EOT params and renders textures under them (a :class:`physsim.objective.Renderer`).
+
+    Args:
+        config: the validated ``eot:`` section, or a mapping to validate.
+        output_size: (h, w) of the window, usually the classifier's input size.
+        size_mm: physical (width, height) of the texture's full extent, for :meth:`render`.
+        alpha: (1, H, W) coverage used for RGB inputs of :meth:`render` (None: opaque).
+        device: where params and images live.
+        dtype: the floating type of params and images.
+    """
+
+    def __init__(self, config: EOTConfig | Mapping[str, Any] | None, output_size: tuple[int, int],
+                 size_mm: tuple[float, float] | None = None, alpha: torch.Tensor | None = None,
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+        self.config = EOTConfig.parse(config)
+        self.output_size = (int(output_size[0]), int(output_size[1]))
+        if min(self.output_size) < 1:
+            raise UserError(f"output_size must be positive, got {output_size}", "EOT pipeline")
+        if size_mm is not None and (len(size_mm) != 2 or min(size_mm) <= 0):
+            raise UserError(f"size_mm must be a positive (width, height), got {size_mm}",
+                            "EOT pipeline")
+        self.size_mm = size_mm
+        self.device = torch.device(device)
+        self.dtype = dtype
+        self.alpha = None if alpha is None else alpha.to(self.device, dtype)
+        self.camera = self.config.camera.camera()
+        self.steps: tuple[Step, ...] = self.config.steps
+        bg = [i for i, s in enumerate(self.steps) if isinstance(s.transform, BackgroundTransform)]
+        self._split = bg[0] if bg else 0
+
+    @classmethod
+    def from_config(cls, data: Mapping[str, Any] | None, **kwargs: Any) -> Pipeline:
+        """Validate the ``eot:`` mapping (one :class:`UserError` line if bad) and build."""
+        return cls(EOTConfig.parse(data), **kwargs)
+
+    @property
+    def samples(self) -> int:
+        return self.config.samples
+
+    @property
+    def chunk(self) -> int | None:
+        return self.config.chunk
+
+    # sampling ---------------------------------------------------------------------------
+
+    def sample(self, n: int, generator: torch.Generator,
+               fixed: Mapping[str, float | torch.Tensor] | None = None) -> EOTParams:
+        """Draw params of n samples; ``fixed`` overrides some by dotted name.
+
+        Args:
+            n: number of samples.
+            generator: drives every draw, step after step (same seed, same params).
+            fixed: e.g. ``{"pose.distance_m": 4.5, "pose.yaw_deg": torch.tensor([...])}``;
+                each value is a number or a tensor broadcastable to the param's shape. The
+                draws happen anyway, so the other params do not change.
+        """
+        values = {s.label: s.transform.sample(n, generator) for s in self.steps}
+        params = EOTParams(values, n).to(self.device, self.dtype)
+        for key, value in (fixed or {}).items():
+            label, _, name = key.partition(".")
+            if label not in params.values or name not in params.values[label]:
+                names = ", ".join(sorted(params.flat()))
+                raise UserError(f"unknown EOT parameter {key!r} (available: {names})", "fixed")
+            old = params.values[label][name]
+            new = torch.as_tensor(value, device=self.device)
+            params.values[label][name] = new.to(old.dtype).expand_as(old).clone()
+        return params
+
+    def select(self, params: EOTParams, index: slice) -> EOTParams:
+        """The params of samples ``index`` (for chunked evaluation)."""
+        return params.select(index)
+
+    def check(self, params: EOTParams) -> EOTParams:
+        """Params on this pipeline's device and dtype; :class:`UserError` if made for another."""
+        want = [s.label for s in self.steps]
+        if list(params.values) != want:
+            raise UserError(f"params are for the steps {list(params.values)}, this pipeline "
+                            f"has {want}", "EOT params")
+        return params.to(self.device, self.dtype)
+
+    # geometry ---------------------------------------------------------------------------
+
+    def frame(self, params: EOTParams, texture_size: tuple[int, int],
+              size_mm: torch.Tensor) -> Frame:
+        """The composed texture -> window map of every sample (size_mm: (n, 2))."""
+        frame = Frame.texture(texture_size, size_mm.to(self.device), self.camera)
+        for step in self.steps:
+            if isinstance(step.transform, GeometricTransform):
+                frame = step.transform.compose(frame, params[step.label], self.output_size)
+        if frame.name != "window":
+            n = params.n
+            margin = torch.full((n,), DEFAULT_MARGIN, dtype=torch.float64, device=self.device)
+            m, scale = window_matrix(frame, margin, margin.new_zeros(n, 2), self.output_size)
+            frame = frame.then(m, "window", self.output_size, frame.px_scale * scale)
+        return frame
+
+    def render_meta(self, params: EOTParams) -> dict[str, torch.Tensor]:
+        """Physical facts per sample for binning results: the pose's params when there is one
+        (``distance_m``, ``yaw_deg``...), and ``object_px``: the object's width in camera
+        pixels as a fronto-parallel object at that distance would have it."""
+        out: dict[str, torch.Tensor] = {}
+        for step in self.steps:
+            if step.transform.name == "pose":
+                out.update(params[step.label])
+                if self.size_mm is not None:
+                    width_m = self.size_mm[0] / 1000.0
+                    out["object_px"] = self.camera.focal_px * width_m / out["distance_m"]
+                break
+        return out
+
+    # rendering --------------------------------------------------------------------------
+
+    def render(self, x: torch.Tensor, params: EOTParams,
+               background: torch.Tensor | None = None) -> torch.Tensor:
+        """Every texture under every sample.
+
+        Args:
+            x: (B, 4, H, W) straight-alpha RGBA, or (B, 3, H, W) RGB using the pipeline's
+                ``alpha``; values in [0, 1].
+            params: n samples from :meth:`sample` (or :meth:`select`, or replayed JSON).
+            background: optional (n, 3, h, w) images to use instead of the pipeline's
+                background step.
+
+        Shape:
+            - Output: (B, n, 3, h, w), in [0, 1], differentiable with respect to ``x``.
+        """
+        if self.size_mm is None:
+            raise UserError("render needs the object's size: give Pipeline(size_mm=(w, h))",
+                            "EOT pipeline")
+        rgba = self._premultiplied(x)
+        b, n = x.shape[0], params.n
+        size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
+        frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
+        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=False)
+        out = self._finish(win.flatten(0, 1), params, frame.px_scale, b, background)
+        return out.view(b, n, 3, *self.output_size)
+
+    def render_pairs(self, textures: torch.Tensor, size_mm: torch.Tensor, params: EOTParams,
+                     background: torch.Tensor | None = None) -> torch.Tensor:
+        """Texture i under sample i (dataset generation: a different object per sample).
+
+        Args:
+            textures: (n, 4, H, W) straight-alpha RGBA in [0, 1].
+            size_mm: (n, 2) physical (width, height) of each texture, millimetres.
+            params: n samples.
+            background: optional (n, 3, h, w) images instead of the background step.
+
+        Shape:
+            - Output: (n, 3, h, w).
+        """
+        n = params.n
+        if textures.ndim != 4 or textures.shape[:2] != (n, 4):
+            raise UserError(f"textures must have shape ({n}, 4, H, W), got "
+                            f"{tuple(textures.shape)}", "render_pairs")
+        size_mm = torch.as_tensor(size_mm, dtype=torch.float64)
+        if size_mm.shape != (n, 2) or not bool((size_mm > 0).all()):
+            raise UserError(f"size_mm must be ({n}, 2) positive millimetres, got "
+                            f"{tuple(size_mm.shape)}", "render_pairs")
+        rgba = self._premultiplied(textures)
+        frame = self.frame(params, (textures.shape[-2], textures.shape[-1]), size_mm)
+        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=True)
+        return self._finish(win, params, frame.px_scale, 1, background)
+
+    def _premultiplied(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if x.ndim != 4 or x.shape[1] not in (3, 4):
+            raise UserError(f"expected textures (B, 3 or 4, H, W), got {tuple(x.shape)}",
+                            "EOT pipeline")
+        x = x.to(self.device, self.dtype)
+        if x.shape[1] == 4:
+            rgb, a = x[:, :3], x[:, 3:]
+        elif self.alpha is None:
+            return x, torch.ones_like(x[:, :1])
+        else:
+            if self.alpha.shape != (1, *x.shape[-2:]):
+                raise UserError(f"alpha has shape {tuple(self.alpha.shape)}, the texture "
+                                f"{tuple(x.shape)}", "EOT pipeline")
+            rgb, a = x, self.alpha.expand(x.shape[0], 1, -1, -1)
+        # premultiplied colour filters and resamples without dark fringes at the outline
+        return rgb * a, a
+
+    def _finish(self, win: torch.Tensor, params: EOTParams, px_scale: torch.Tensor, reps: int,
+                background: torch.Tensor | None) -> torch.Tensor:
+        """Windows (reps * n, 4, h, w) premultiplied -> (reps * n, 3, h, w) photographs."""
+        rgb, a = win[:, :3], win[:, 3:]
+        scale = px_scale.to(self.dtype)
+        image_steps = [s for s in self.steps if not isinstance(s.transform, GeometricTransform)]
+        split = sum(1 for s in self.steps[:self._split]
+                    if not isinstance(s.transform, GeometricTransform))
+        if split:
+            colour = rgb / a.clamp(min=1e-6)
+            for step in image_steps[:split]:
+                colour = step.transform.apply(colour, self._step_params(step, params, scale,
+                                                                        reps))
+            rgb = colour * a
+        img = torch.addcmul(rgb, 1 - a, self._background(params, background, reps))
+        for step in image_steps[split:]:
+            if not isinstance(step.transform, BackgroundTransform):
+                img = step.transform.apply(img, self._step_params(step, params, scale, reps))
+        return img
+
+    def _step_params(self, step: Step, params: EOTParams, scale: torch.Tensor,
+                     reps: int) -> Params:
+        p = dict(params[step.label])
+        if step.transform.camera_pixels:
+            p[PX_SCALE] = scale
+        if reps == 1:
+            return p
+        # sample s of texture b is row b * n + s: the n params repeat for every texture
+        return {k: v.repeat(reps, *([1] * (v.ndim - 1))) for k, v in p.items()}
+
+    def _background(self, params: EOTParams, given: torch.Tensor | None,
+                    reps: int) -> torch.Tensor:
+        h, w = self.output_size
+        n = params.n
+        if given is not None:
+            if given.shape != (n, 3, h, w):
+                raise UserError(f"background must have shape ({n}, 3, {h}, {w}), got "
+                                f"{tuple(given.shape)}", "EOT pipeline")
+            bg = given.to(self.device, self.dtype)
+        else:
+            step = next((s for s in self.steps if isinstance(s.transform, BackgroundTransform)),
+                        None)
+            if step is None:
+                return torch.full((1, 3, 1, 1), 0.5, dtype=self.dtype, device=self.device)
+            assert isinstance(step.transform, BackgroundTransform)
+            bg = step.transform.generate(params[step.label], (h, w), self.dtype)
+        return bg if reps == 1 else bg.repeat(reps, 1, 1, 1)

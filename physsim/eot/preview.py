@@ -1,0 +1,149 @@
+"""``physsim eot-preview``: a contact sheet of an object under a scene's EOT distribution.
+
+It answers "what does the attack's world look like?" before any optimisation: n renders of the
+object, each captioned with its distance and yaw, written as one PNG. Params can be saved and
+replayed, so a sheet can be reproduced exactly or compared across code versions.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import cv2
+import numpy as np
+import torch
+import yaml
+
+from physsim.errors import UserError
+
+
+def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A scene (registered name or YAML path) -> (its ``eot:`` mapping, its object name)."""
+    from physsim.plugins import lookup
+
+    path = Path(scene)
+    if not path.is_file():
+        if scene.endswith((".yaml", ".yml")):
+            raise UserError("scene file not found", scene)
+        path = lookup("scene", scene, "SCENE")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise UserError(f"cannot read scene: {exc}".splitlines()[0], str(path)) from None
+    if not isinstance(data, dict):
+        raise UserError("a scene file must be a mapping", str(path))
+    obj = data.get("object")
+    name = obj.get("name") if isinstance(obj, dict) else obj
+    return data.get("eot"), name if isinstance(name, str) else None
+
+
+def read_texture(path: Path) -> torch.Tensor:
+    """An image file -> (4, H, W) float RGBA in [0, 1] (opaque if it has no alpha)."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        raise UserError("cannot read image (missing or not an image file)", str(path))
+    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    img = img.astype(np.float32) / scale
+    if img.ndim == 2:
+        img = img[..., None]
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    rgb = img[..., 2::-1] if img.shape[2] >= 3 else img
+    alpha = img[..., 3:4] if img.shape[2] == 4 else np.ones_like(img[..., :1])
+    return torch.from_numpy(np.concatenate([rgb, alpha], 2).copy()).permute(2, 0, 1)
+
+
+def load_object(name: str) -> tuple[torch.Tensor, tuple[float, float]]:
+    """A registered object's texture (4, H, W) and size in mm."""
+    from physsim.plugins import lookup
+
+    tex = lookup("object", name, "--object")().load()
+    return tex.texture, tex.size_mm
+
+
+def contact_sheet(images: torch.Tensor, captions: list[str], tile: int) -> np.ndarray:
+    """(n, 3, h, w) images in [0, 1] -> an RGB uint8 grid with a caption under each image."""
+    n = images.shape[0]
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    factor = max(1, math.ceil(96 / tile))  # small windows are enlarged (nearest) to be seen
+    cell = tile * factor
+    strip = max(14, cell // 8)
+    sheet = np.full((rows * (cell + strip), cols * cell, 3), 255, np.uint8)
+    arr = (images.detach().clamp(0, 1).cpu().numpy() * 255).round().astype(np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = r * (cell + strip), c * cell
+        img = arr[i].transpose(1, 2, 0).repeat(factor, 0).repeat(factor, 1)
+        sheet[y:y + cell, x:x + cell] = img
+        cv2.putText(sheet, captions[i], (x + 2, y + cell + strip - 4), cv2.FONT_HERSHEY_SIMPLEX,
+                    strip / 36, (0, 0, 0), 1, cv2.LINE_AA)
+    return sheet
+
+
+def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
+    """"4.5m yaw+30" per sample, or the sample number when there is no pose."""
+    if "distance_m" not in meta:
+        return [f"#{i}" for i in range(n)]
+    d, yaw = meta["distance_m"].tolist(), meta["yaw_deg"].tolist()
+    return [f"{d[i]:.1f}m yaw{yaw[i]:+.0f}" for i in range(n)]
+
+
+@click.command("eot-preview")
+@click.argument("scene", required=False)
+@click.option("--object", "object_name", default=None,
+              help="Registered object to show (default: the scene's, else stop_sign).")
+@click.option("--texture", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="An image file (PNG with alpha for a shaped object) instead of an object.")
+@click.option("--size-mm", nargs=2, type=float, default=None,
+              help="Physical width and height of --texture, millimetres.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
+              help="How many samples to render.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the EOT draws.")
+@click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
+              help="Window size in pixels.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
+              default=Path("eot_preview.png"), show_default=True, help="PNG to write.")
+@click.option("--save-params", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Write the drawn params (JSON) here.")
+@click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Replay params saved by --save-params instead of drawing.")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+def eot_preview(scene: str | None, object_name: str | None, texture: Path | None,
+                size_mm: tuple[float, float] | None, n: int, seed: int, size: int,
+                output: Path, save_params: Path | None, params_path: Path | None,
+                device: str) -> None:
+    """Render an object under SCENE's EOT (default: the built-in physical pipeline) as a PNG
+    contact sheet captioned with distance and yaw."""
+    from physsim.eot.params import EOTParams
+    from physsim.eot.pipeline import Pipeline
+
+    eot, scene_object = read_scene_eot(scene) if scene else (None, None)
+    if texture is not None:
+        if size_mm is None:
+            raise UserError("--texture needs --size-mm WIDTH HEIGHT", "eot-preview")
+        tex, obj_mm = read_texture(texture), size_mm
+    else:
+        tex, obj_mm = load_object(object_name or scene_object or "stop_sign")
+    pipe = Pipeline.from_config(eot, output_size=(size, size), size_mm=obj_mm, device=device)
+    if params_path is not None:
+        try:
+            data = json.loads(params_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read params: {exc}", str(params_path)) from None
+        params = pipe.check(EOTParams.from_json(data, pipe.device, pipe.dtype, str(params_path)))
+    else:
+        gen = torch.Generator(device=pipe.device).manual_seed(seed)
+        params = pipe.sample(n, gen)
+    if save_params is not None:
+        save_params.write_text(json.dumps(params.to_json()))
+    with torch.no_grad():
+        images = pipe.render(tex.unsqueeze(0), params)[0]
+    sheet = contact_sheet(images, captions_for(pipe.render_meta(params), params.n), size)
+    if not cv2.imwrite(str(output), sheet[..., ::-1]):
+        raise UserError("cannot write the PNG (does the folder exist?)", str(output))
+    click.echo(f"wrote {output} ({params.n} samples)")

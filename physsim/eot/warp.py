@@ -1,0 +1,193 @@
+"""One resampling: warp textures through one homography per sample, prefiltered by a mip pyramid.
+
+A camera pixel integrates the light over its footprint on the object. When a 512 px texture is
+seen as 30 px, bilinear sampling of the full texture would pick a few texels per pixel and
+alias. Instead the texture is reduced once to a pyramid (2x2 box filter per level) and every
+sample reads the two levels whose texel size brackets its footprint, blended linearly
+(trilinear mip-mapping). Levels are shared by all samples that use them, so the cost follows the
+window size, not the texture size.
+
+Each level is sampled with ``grid_sample`` (bilinear, ``align_corners=False``, so normalised
+coordinates address pixel edges); its coordinates come from the same homography with the level's
+extent folded in. Outside the texture the samples are transparent (zero premultiplied RGBA).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from physsim.eot.base import Camera, Frame, GeometricTransform, Params
+
+#: The camera a geometric transform uses when applied on its own, outside a pipeline.
+DEFAULT_CAMERA = Camera.from_fov(50.0, (1920, 1080))
+
+
+def level_count(size: tuple[int, int]) -> int:
+    """How many levels a pyramid of an image of ``size`` has (down to 1 px on the long side)."""
+    return math.floor(math.log2(max(size))) + 1
+
+
+def build_pyramid(x: torch.Tensor, first: int, last: int) -> dict[int, torch.Tensor]:
+    """Levels ``first`` to ``last`` of the box-filter pyramid of x: {level: (T, C, h_l, w_l)}.
+
+    Level l is x averaged over 2**l x 2**l boxes (sizes round up; partial boxes are averaged
+    over what they cover). The first level is pooled in one step: nothing is computed, or
+    differentiated, at the resolutions no sample uses.
+    """
+    level = x if first == 0 else F.avg_pool2d(x, 2**first, ceil_mode=True)
+    out = {first: level}
+    for i in range(first + 1, last + 1):
+        out[i] = F.avg_pool2d(out[i - 1], 2, ceil_mode=True)
+    return out
+
+
+def footprint_lod(matrix: torch.Tensor, texture_size: tuple[int, int]) -> torch.Tensor:
+    """(n,) log2 of texels per window pixel at the texture centre, along the most shrunk axis.
+
+    Args:
+        matrix: (n, 3, 3) texture -> window homography (index coordinates).
+        texture_size: (height, width) of the texture.
+    """
+    m = matrix.double()
+    h, w = texture_size
+    c = torch.tensor([(w - 1) / 2, (h - 1) / 2, 1.0], dtype=torch.float64, device=m.device)
+    p = m @ c
+    z = p[:, 2]
+    x, y = p[:, 0] / z, p[:, 1] / z
+    # Jacobian of the projective map at c: window pixels per texel
+    a = (m[:, 0, 0] - x * m[:, 2, 0]) / z
+    b = (m[:, 0, 1] - x * m[:, 2, 1]) / z
+    cc = (m[:, 1, 0] - y * m[:, 2, 0]) / z
+    d = (m[:, 1, 1] - y * m[:, 2, 1]) / z
+    fro, det = a * a + b * b + cc * cc + d * d, (a * d - b * cc).abs()
+    smin2 = (fro - torch.sqrt((fro * fro - 4 * det * det).clamp(min=0))) / 2
+    return -0.5 * torch.log2(smin2.clamp(min=1e-30))
+
+
+def level_matrices(matrix: torch.Tensor, extent: tuple[float, float]) -> torch.Tensor:
+    """(n, 3, 3) window index coordinates -> normalised coordinates of a pyramid level.
+
+    Args:
+        matrix: (n, 3, 3) texture -> window homographies (texture index coordinates).
+        extent: (height, width) the level covers, in level-0 pixels (its size times 2**level,
+            which exceeds the texture by part of a box when the texture's size is odd).
+    """
+    eh, ew = extent
+    # level-0 index u -> edge coordinate u + 0.5 -> normalised 2 (u + 0.5) / extent - 1
+    norm = torch.tensor([[2.0 / ew, 0.0, 1.0 / ew - 1.0], [0.0, 2.0 / eh, 1.0 / eh - 1.0],
+                         [0.0, 0.0, 1.0]], dtype=torch.float64, device=matrix.device)
+    return norm @ torch.linalg.inv(matrix.double())
+
+
+def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
+                dtype: torch.dtype) -> torch.Tensor:
+    """(n, h, w, 2) where each window pixel samples: ``minv`` (n, 3, 3) maps window index
+    coordinates to normalised texture coordinates (see :func:`level_matrices`)."""
+    h, w = output_size
+    a = minv.to(dtype)
+    xs = torch.arange(w, dtype=dtype, device=a.device).view(1, 1, w)
+    ys = torch.arange(h, dtype=dtype, device=a.device).view(1, h, 1)
+
+    def row(i: int) -> torch.Tensor:
+        # (m, 1, w) + (m, h, 1): one full-size operation per row of the matrix
+        return a[:, i, 0].view(-1, 1, 1) * xs + (a[:, i, 1].view(-1, 1, 1) * ys
+                                                  + a[:, i, 2].view(-1, 1, 1))
+
+    z = row(2)
+    uv = torch.stack([row(0), row(1)], -1)
+    if bool((z <= 1e-9).any()):
+        # points on or behind the camera's horizon of the plane map far outside the texture
+        return torch.where(z.unsqueeze(-1) > 1e-9, uv / z.clamp(min=1e-9).unsqueeze(-1),
+                           torch.full_like(uv, -4.0))
+    return uv / z.unsqueeze(-1)
+
+
+def _plan(lod: torch.Tensor | None, n: int, levels: int,
+          device: torch.device) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """[(level, sample indices, weights)]: each sample blends floor(lod) and floor(lod) + 1."""
+    if lod is None:
+        return [(0, torch.arange(n, device=device), torch.ones(n, device=device,
+                                                                dtype=torch.float64))]
+    lod = lod.clamp(0, levels - 1)
+    lo = lod.floor()
+    frac = lod - lo
+    plan = []
+    for level in sorted({int(v) for v in torch.cat([lo, lo[frac > 0] + 1]).tolist()}):
+        use = (lo == level) | ((lo + 1 == level) & (frac > 0))
+        idx = use.nonzero().view(-1)
+        wgt = torch.where(lo[idx] == level, 1 - frac[idx], frac[idx])
+        plan.append((level, idx, wgt))
+    return plan
+
+
+def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
+         output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False) -> torch.Tensor:
+    """Warp textures into windows, one homography per sample.
+
+    Args:
+        texture: (T, C, H, W) textures (premultiplied alpha if RGBA), or a tuple of such
+            tensors with the same T, H, W, concatenated along C after reduction (so that
+            colour and alpha need not be concatenated at full resolution).
+        matrix: (n, 3, 3) texture -> window homographies (index coordinates).
+        output_size: (h, w) of the window.
+        prefilter: mip-map the texture so that small views do not alias.
+        pairs: sample i uses texture i (T == n); otherwise every texture is seen under every
+            sample.
+
+    Shape:
+        - Output: (n, C, h, w) if ``pairs`` else (T, n, C, h, w).
+    """
+    parts = texture if isinstance(texture, tuple) else (texture,)
+    ref = parts[0]
+    t, ch = ref.shape[0], sum(p.shape[1] for p in parts)
+    size = (ref.shape[-2], ref.shape[-1])
+    n, (h, w) = matrix.shape[0], output_size
+    lod = footprint_lod(matrix, size) if prefilter else None
+    plan = _plan(lod, n, level_count(size), ref.device)
+    pyramids = [build_pyramid(p, plan[0][0], plan[-1][0]) for p in parts]
+    levels = {k: torch.cat([p[k] for p in pyramids], 1) if len(parts) > 1 else pyramids[0][k]
+              for k in pyramids[0]}
+    shape = (n, ch, h, w) if pairs else (t, ch, n, h, w)
+    out = ref.new_zeros(shape)
+    for level, idx, wgt in plan:
+        src = levels[level]
+        ext = (src.shape[-2] * 2.0**level, src.shape[-1] * 2.0**level)
+        grid = window_grid(level_matrices(matrix[idx], ext), output_size, ref.dtype)
+        m = idx.numel()
+        if pairs:
+            res = F.grid_sample(src[idx], grid, align_corners=False)
+            res = res * wgt.to(res.dtype).view(m, 1, 1, 1)
+        else:
+            # all samples side by side in one tall image: no per-sample copy of the texture
+            g = grid.reshape(1, m * h, w, 2).expand(t, m * h, w, 2)
+            res = F.grid_sample(src, g, align_corners=False).view(t, ch, m, h, w)
+            res = res * wgt.to(res.dtype).view(1, 1, m, 1, 1)
+        if len(plan) == 1 and m == n:
+            out = res
+            break
+        out = out.index_add(0 if pairs else 2, idx, res)
+    # (T, C, n, h, w) -> (T, n, C, h, w), one copy at the end rather than one per level
+    return out if pairs else out.transpose(1, 2)
+
+
+def apply_geometric(transform: GeometricTransform, images: torch.Tensor,
+                    params: Params) -> torch.Tensor:
+    """A geometric transform on its own: images (n, C, H, W) are the texture of a 1 m wide
+    object, viewed through :data:`DEFAULT_CAMERA` and framed to the same size (its bounding
+    box, no margin, unless the transform sets the window itself)."""
+    from physsim.eot.camera import window_matrix
+
+    n, _, h, w = images.shape
+    size_mm = torch.tensor([[1000.0, 1000.0 * h / w]], dtype=torch.float64,
+                           device=images.device).expand(n, 2)
+    frame = Frame.texture((h, w), size_mm, DEFAULT_CAMERA)
+    frame = transform.compose(frame, params, (h, w))
+    if frame.name != "window":
+        zero = torch.zeros(n, dtype=torch.float64, device=images.device)
+        m, _ = window_matrix(frame, zero, torch.zeros(n, 2, dtype=torch.float64,
+                                                      device=images.device), (h, w))
+        frame = frame.then(m, "window", (h, w))
+    return warp(images, frame.matrix, (h, w), prefilter=True, pairs=True)

@@ -1,0 +1,216 @@
+"""Benchmark one EOT attack step: batched pipeline vs a per-sample loop vs the classifier alone.
+
+One step = draw K EOT samples, render the texture under them through the full physical
+pipeline (pose, crop, printer, lighting, background, defocus, motion blur, sensor noise, JPEG),
+classify, and back-propagate the mean loss to the texture. Three ways are timed side by side:
+
+  (a) batched:  physsim's Pipeline renders the K samples as one batch, one forward + backward;
+  (b) loop:     what common attack libraries do, one render + forward + backward per sample
+                (same pipeline, same params, gradients accumulated);
+  (c) model:    the classifier alone, forward + backward to its input on the same K images
+                (the lower limit of any EOT step).
+
+Wall times are the figures; the process CPU times beside them are the less disturbed measure
+when other jobs share the machine (see ``timed``).
+
+Models: a LISA-CNN-sized network at 32x32 (Eykholt et al. 2018: conv 64@8x8/2, 128@6x6/2,
+128@5x5/1, fc) and a ResNet-18-sized network (He et al. 2016, random weights) at 64x64 and
+224x224. Writes medians of ``--repeats`` runs, with ``speedup_vs_loop`` = b / a and
+``overhead_vs_model`` = a / c per configuration, to ``--json``.
+
+    python scripts/bench_eot.py --device cpu --json scripts/results/bench_eot_cpu.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from physsim.classifier import Classifier
+from physsim.eot.pipeline import Pipeline
+
+TARGETS = {"speedup_vs_loop@K32": {"lisa_cnn@32": 4.0, "resnet18@64": 4.0, "resnet18@224": 1.1},
+           "overhead_vs_model": {"lisa_cnn@32": 2.0, "resnet18@64": 1.3, "resnet18@224": 1.3}}
+
+
+def lisa_cnn(num_classes: int = 18) -> nn.Module:
+    """LISA-CNN-sized: three convolutions and a linear layer, for 32x32 inputs."""
+    return nn.Sequential(
+        nn.Conv2d(3, 64, 8, stride=2, padding=3), nn.ReLU(),
+        nn.Conv2d(64, 128, 6, stride=2), nn.ReLU(),
+        nn.Conv2d(128, 128, 5), nn.ReLU(),
+        nn.Flatten(), nn.Linear(128 * 2 * 2, num_classes))
+
+
+class BasicBlock(nn.Module):
+    """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short: nn.Module = nn.Identity()
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                       nn.BatchNorm2d(cout))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.relu(self.bn1(self.conv1(x)))
+        return F.relu(self.bn2(self.conv2(y)) + self.short(x))
+
+
+def resnet18(num_classes: int = 1000) -> nn.Module:
+    """ResNet-18's layout: stem, four stages of two basic blocks, global pooling, fc."""
+    layers: list[nn.Module] = [nn.Conv2d(3, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+                               nn.ReLU(), nn.MaxPool2d(3, 2, 1)]
+    cin = 64
+    for cout, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+        layers += [BasicBlock(cin, cout, stride), BasicBlock(cout, cout, 1)]
+        cin = cout
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(512, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def classifier(name: str, size: int, device: torch.device) -> Classifier:
+    torch.manual_seed(0)
+    net = lisa_cnn() if name == "lisa_cnn" else resnet18()
+    n = 18 if name == "lisa_cnn" else 1000
+    return Classifier(net, [f"c{i}" for i in range(n)], (size, size),
+                      mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25)).to(device)
+
+
+def texture(px: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """An RGB texture (1, 3, px, px) with fine detail, and a disc-shaped alpha (1, px, px)."""
+    g = torch.Generator().manual_seed(0)
+    rgb = F.interpolate(torch.rand(1, 3, px // 8, px // 8, generator=g), size=(px, px),
+                        mode="bilinear", align_corners=False)
+    rgb = (rgb + 0.1 * torch.rand(1, 3, px, px, generator=g)).clamp(0, 1)
+    yy, xx = torch.meshgrid(torch.arange(px), torch.arange(px), indexing="ij")
+    r = ((yy - (px - 1) / 2) ** 2 + (xx - (px - 1) / 2) ** 2).sqrt()
+    alpha = (px / 2 - r).clamp(0, 1).unsqueeze(0)
+    return rgb.to(device), alpha.to(device)
+
+
+def timed(fns: dict[str, Callable[[], object]], repeats: dict[str, int],
+          device: torch.device) -> dict[str, tuple[float, float]]:
+    """Median wall and process-CPU times of each function (ms), after one warm-up call each.
+
+    The functions take turns within every repeat, so a change in the machine's load (other
+    processes) weighs on all of them alike and their ratios stay meaningful. The CPU time of
+    this process is recorded too: on a shared machine it is the less disturbed measure of the
+    work done (with one thread it approximates the wall time of an idle machine).
+    """
+    def sync() -> None:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for fn in fns.values():
+        fn()
+    sync()
+    for r in range(max(repeats.values())):
+        for key, fn in fns.items():
+            if r >= repeats[key]:
+                continue
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn()
+            sync()
+            wall[key].append((time.perf_counter() - t0) * 1000)
+            cpu[key].append((time.process_time() - c0) * 1000)
+    return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
+
+
+def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device,
+          texture_px: int) -> dict[str, object]:
+    model = classifier(model_name, size, device)
+    rgb, alpha = texture(texture_px, device)
+    pipe = Pipeline({}, output_size=(size, size), size_mm=(750.0, 750.0), alpha=alpha,
+                    device=device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    label = torch.zeros(k, dtype=torch.long, device=device)
+
+    def batched() -> torch.Tensor:
+        x = rgb.clone().requires_grad_(True)
+        images = pipe.render(x, pipe.sample(k, gen))[0]
+        F.cross_entropy(model(images), label).backward()
+        return x.grad  # type: ignore[return-value]
+
+    def loop() -> torch.Tensor:
+        x = rgb.clone().requires_grad_(True)
+        params = pipe.sample(k, gen)
+        for i in range(k):
+            image = pipe.render(x, pipe.select(params, slice(i, i + 1)))[0]
+            (F.cross_entropy(model(image), label[:1]) / k).backward()
+        return x.grad  # type: ignore[return-value]
+
+    with torch.no_grad():
+        fixed = pipe.render(rgb, pipe.sample(k, gen))[0]
+
+    def model_only() -> torch.Tensor:
+        images = fixed.clone().requires_grad_(True)
+        F.cross_entropy(model(images), label).backward()
+        return images.grad  # type: ignore[return-value]
+
+    # the loop at 224 px takes tens of seconds per repeat on a CPU: fewer of them
+    loop_repeats = max(1, repeats // 2) if size >= 224 else repeats
+    t = timed({"batched": batched, "loop": loop, "model": model_only},
+              {"batched": repeats, "loop": loop_repeats, "model": repeats}, device)
+    (a, a_cpu), (b, b_cpu), (c, c_cpu) = t["batched"], t["loop"], t["model"]
+    return {"model": model_name, "size": size, "K": k,
+            "batched_ms": round(a, 2), "loop_ms": round(b, 2), "model_ms": round(c, 2),
+            "speedup_vs_loop": round(b / a, 3), "overhead_vs_model": round(a / c, 3),
+            "cpu_time": {"batched_ms": round(a_cpu, 2), "loop_ms": round(b_cpu, 2),
+                         "model_ms": round(c_cpu, 2),
+                         "speedup_vs_loop": round(b_cpu / a_cpu, 3),
+                         "overhead_vs_model": round(a_cpu / c_cpu, 3)}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--samples", type=int, nargs="+", default=[8, 32], metavar="K")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--texture-px", type=int, default=512)
+    ap.add_argument("--configs", nargs="+", default=["lisa_cnn@32", "resnet18@64",
+                                                     "resnet18@224"])
+    ap.add_argument("--json", type=Path, required=True)
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    load_before = os.getloadavg()
+    rows = []
+    for cfg in args.configs:
+        name, size = cfg.split("@")
+        for k in args.samples:
+            row = bench(name, int(size), k, args.repeats, device, args.texture_px)
+            print(json.dumps(row), flush=True)
+            rows.append(row)
+    out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+           "load_average_before": [round(v, 2) for v in load_before],
+           "load_average_after": [round(v, 2) for v in os.getloadavg()],
+           "repeats": args.repeats, "texture_px": args.texture_px,
+           "pipeline": "default physical pipeline (physsim.eot.config.DEFAULT_TRANSFORMS)",
+           "targets": TARGETS, "configurations": rows}
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

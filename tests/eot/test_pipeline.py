@@ -1,0 +1,213 @@
+"""The Pipeline: shapes, replay, chunked gradients, evaluation grids, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from eot_textures import make_texture
+
+from physsim.eot.params import EOTParams
+from physsim.eot.pipeline import EOTConfig, Pipeline
+from physsim.errors import UserError
+from physsim.objective import ClassifierObjective, Renderer
+from physsim.testing import linear_toy_classifier
+
+
+def _pipe(size: int = 16, **kwargs: object) -> Pipeline:
+    return Pipeline(EOTConfig.model_validate({}), output_size=(size, size),
+                    size_mm=(750.0, 750.0), **kwargs)  # type: ignore[arg-type]
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def test_render_shapes_and_range(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    params = pipe.sample(5, _gen())
+    x = torch.stack([texture, make_texture(seed=3)])
+    out = pipe.render(x, params)
+    assert out.shape == (2, 5, 3, 16, 16) and out.dtype == torch.float32
+    assert out.min() >= 0 and out.max() <= 1
+    renderer: Renderer = pipe  # the protocol ClassifierObjective renders through
+    assert all(callable(getattr(renderer, m)) for m in ("sample", "select", "render"))
+
+
+def test_rgb_texture_uses_the_pipeline_alpha(texture: torch.Tensor) -> None:
+    rgba = _pipe(16).render(texture[None], p := _pipe(16).sample(3, _gen()))
+    rgb = _pipe(16, alpha=texture[3:]).render(texture[None, :3], p)
+    torch.testing.assert_close(rgb, rgba)
+
+
+def test_every_texture_sees_the_same_world(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    params = pipe.sample(4, _gen())
+    both = pipe.render(torch.stack([texture, texture]), params)
+    torch.testing.assert_close(both[0], both[1])
+    pairs = pipe.render_pairs(texture[None].expand(4, -1, -1, -1),
+                              torch.full((4, 2), 750.0), params)
+    torch.testing.assert_close(pairs, both[0])
+
+
+def test_same_seed_same_images_and_json_replay(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    a, b = pipe.sample(6, _gen(4)), pipe.sample(6, _gen(4))
+    assert a.flat().keys() == b.flat().keys()
+    assert all(torch.equal(a.flat()[k], b.flat()[k]) for k in a.flat())
+    images = pipe.render(texture[None], a)
+    assert torch.equal(pipe.render(texture[None], b), images)
+    saved = json.loads(json.dumps(a.to_json()))
+    replayed = pipe.check(EOTParams.from_json(saved))
+    assert torch.equal(pipe.render(texture[None], replayed), images)
+    assert pipe.sample(6, _gen(5)).flat()["pose.distance_m"].ne(
+        a.flat()["pose.distance_m"]).all()
+
+
+def test_select_gives_the_same_samples(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    params = pipe.sample(7, _gen())
+    full = pipe.render(texture[None], params)
+    part = pipe.render(texture[None], pipe.select(params, slice(2, 5)))
+    torch.testing.assert_close(part, full[:, 2:5])
+
+
+def test_chunked_eot_gradient_equals_one_batch() -> None:
+    model = linear_toy_classifier(size=8)
+    pipe = Pipeline({}, output_size=(8, 8), size_mm=(600.0, 600.0),
+                    alpha=make_texture(32)[3:])
+    x = make_texture(32, seed=5)[None, :3]
+    labels = model(torch.rand(1, 3, 8, 8)).argmax(1)
+
+    def loss_fn(logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(
+            logits.flatten(0, 1), labels.repeat_interleave(logits.shape[1]),
+            reduction="none").view(logits.shape[:2])
+
+    results = []
+    for chunk in (None, 3):
+        obj = ClassifierObjective(model, 3, renderer=pipe, samples=8, chunk=chunk,
+                                  generator=_gen(11))
+        results.append(obj.value_and_grad(x, loss_fn))
+    (l1, g1, o1), (l2, g2, o2) = results
+    assert g1.abs().sum() > 0
+    torch.testing.assert_close(l2, l1)
+    torch.testing.assert_close(g2, g1, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(o2, o1)
+
+
+def test_fixed_params_make_an_evaluation_grid(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    free = pipe.sample(4, _gen(2))
+    grid = pipe.sample(4, _gen(2), fixed={"pose.distance_m": 4.5,
+                                          "pose.yaw_deg": torch.tensor([0.0, 15, 30, 45])})
+    assert grid["pose"]["distance_m"].eq(4.5).all()
+    assert grid["pose"]["yaw_deg"].tolist() == [0.0, 15.0, 30.0, 45.0]
+    # the other draws are untouched
+    assert torch.equal(grid["lighting"]["kelvin"], free["lighting"]["kelvin"])
+    meta = pipe.render_meta(grid)
+    assert meta["distance_m"].eq(4.5).all() and meta["yaw_deg"][3] == 45.0
+    assert meta["object_px"][0].item() == pytest.approx(pipe.camera.focal_px * 0.75 / 4.5)
+    with pytest.raises(UserError, match=r"unknown EOT parameter 'pose\.distance' \(available:"):
+        pipe.sample(2, _gen(), fixed={"pose.distance": 3.0})
+
+
+def test_given_backgrounds_replace_the_procedural_ones(texture: torch.Tensor) -> None:
+    pipe = Pipeline({"transforms": [{"pose": {}}, {"crop": {"margin": 0.5}},
+                                    {"background": {}}]}, output_size=(16, 16),
+                    size_mm=(750.0, 750.0))
+    params = pipe.sample(2, _gen())
+    bg = torch.zeros(2, 3, 16, 16)
+    bg[1] = 1.0
+    out = pipe.render(texture[None], params, background=bg)[0]
+    assert out[0, :, 0, 0].eq(0).all() and out[1, :, 0, 0].eq(1).all()  # corners: background
+    with pytest.raises(UserError, match="background must have shape"):
+        pipe.render(texture[None], params, background=torch.zeros(2, 3, 8, 8))
+
+
+def test_object_steps_act_on_the_object_only(texture: torch.Tensor) -> None:
+    dark = {"lighting": {"exposure_stops": -3, "contrast": 1, "gamma": 1, "kelvin": 6500,
+                         "shadow": 0}}
+    pipe = Pipeline({"transforms": [{"pose": {}}, {"crop": {"margin": 0.5}}, dark,
+                                    {"background": {"kind": "flat", "gray": 0.5}}]},
+                    output_size=(16, 16), size_mm=(750.0, 750.0))
+    out = pipe.render(texture[None], pipe.sample(1, _gen()))[0, 0]
+    assert out[:, 0, 0].eq(0.5).all()  # the background kept its grey
+    assert out[:, 8, 8].max() < 0.5  # the object got three stops darker
+
+
+def test_dtype_and_device_are_honoured(texture: torch.Tensor) -> None:
+    pipe = _pipe(8, dtype=torch.float64)
+    params = pipe.sample(2, _gen())
+    assert params["pose"]["distance_m"].dtype == torch.float64
+    assert params["sensor_noise"]["seed"].dtype == torch.int64
+    assert pipe.render(texture[None], params).dtype == torch.float64
+
+
+def test_gradient_reaches_the_texture_through_the_whole_pipeline() -> None:
+    pipe = Pipeline({"transforms": [
+        {"pose": {"distance_m": [2, 4], "yaw_deg": [-30, 30]}}, {"crop": {}}, {"printer": {}},
+        {"lighting": {}}, {"background": {}}, {"defocus": {}}, {"motion_blur": {}},
+        {"sensor_noise": {}}, {"jpeg": {}}]}, output_size=(8, 8), size_mm=(500.0, 500.0),
+        dtype=torch.float64)
+    params = pipe.sample(2, _gen(1))
+    x = (0.3 + 0.4 * make_texture(8, seed=2)[None, :3]).double().requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: pipe.render(t, params), (x,), eps=1e-6,
+                                    atol=1e-4, fast_mode=True)
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 8, 8), (4, 8, 8), (1, 5, 8, 8)])
+def test_bad_texture_shapes(shape: tuple[int, ...]) -> None:
+    pipe = _pipe(8)
+    with pytest.raises(UserError, match="expected textures"):
+        pipe.render(torch.rand(shape), pipe.sample(1, _gen()))
+
+
+def test_bad_render_pairs_inputs(texture: torch.Tensor) -> None:
+    pipe = _pipe(8)
+    params = pipe.sample(2, _gen())
+    with pytest.raises(UserError, match=r"textures must have shape \(2, 4, H, W\)"):
+        pipe.render_pairs(texture[None], torch.full((2, 2), 500.0), params)
+    with pytest.raises(UserError, match="size_mm must be"):
+        pipe.render_pairs(texture[None].expand(2, -1, -1, -1), torch.full((2, 2), -5.0), params)
+
+
+def test_params_for_another_pipeline_are_refused() -> None:
+    other = Pipeline({"transforms": [{"pose": {}}]}, output_size=(8, 8))
+    params = other.sample(2, _gen())
+    with pytest.raises(UserError, match="params are for the steps"):
+        _pipe(8).check(EOTParams.from_json(params.to_json()))
+    with pytest.raises(UserError, match="not an EOT params document"):
+        EOTParams.from_json({"n": 2})
+    bad = params.to_json()
+    bad["transforms"]["pose"]["distance_m"] = [1.0]
+    with pytest.raises(UserError, match=r"pose\.distance_m must have 2 rows"):
+        EOTParams.from_json(bad)
+
+
+def test_render_needs_the_object_size(texture: torch.Tensor) -> None:
+    pipe = Pipeline({}, output_size=(8, 8))
+    with pytest.raises(UserError, match="size_mm"):
+        pipe.render(texture[None], pipe.sample(1, _gen()))
+    with pytest.raises(UserError, match="size_mm must be a positive"):
+        Pipeline({}, output_size=(8, 8), size_mm=(0.0, 10.0))
+    with pytest.raises(UserError, match="output_size must be positive"):
+        Pipeline({}, output_size=(0, 8))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_render_replays_and_matches_cpu_params(texture: torch.Tensor) -> None:
+    pipe = _pipe(16, device="cuda")
+    params = pipe.sample(4, torch.Generator(device="cuda").manual_seed(0))
+    x = texture[None].cuda().requires_grad_(True)
+    out = pipe.render(x, params)
+    assert out.device.type == "cuda" and out.shape == (1, 4, 3, 16, 16)
+    out.sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all()
+    again = pipe.render(x.detach(), pipe.check(EOTParams.from_json(params.to_json())))
+    torch.testing.assert_close(again, out.detach())
+    # the same params rendered on the CPU give the same picture up to float rounding (which
+    # may tip a JPEG coefficient here and there, hence a mean)
+    cpu = _pipe(16).render(texture[None], _pipe(16).check(EOTParams.from_json(params.to_json())))
+    assert (cpu - out.detach().cpu()).abs().mean() < 2e-3

@@ -1,0 +1,113 @@
+"""``physsim eot-preview``: a contact sheet of an object, saved and replayed params."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from eot_textures import make_texture
+
+from physsim.cli import cli
+from physsim.hookspecs import hookimpl
+from physsim.objects import ObjectTexture, PhysicalObject
+from physsim.plugins import load_plugins, pm
+
+
+class _Disc(PhysicalObject):
+    name = "eot_test_disc"
+    label = "disc"
+    size_mm = (500.0, 500.0)
+
+    def load(self) -> ObjectTexture:
+        tex = make_texture(64)
+        return ObjectTexture(tex, tex[3:], self.size_mm, self.label, self.name)
+
+
+class _DiscPlugin:
+    @hookimpl
+    def register_objects(self, register: Callable[[type[PhysicalObject]], None]) -> None:
+        register(_Disc)
+
+
+@pytest.fixture
+def disc_object() -> Iterator[str]:
+    load_plugins()
+    pm.register(_DiscPlugin(), name="eot_test_disc_plugin")
+    try:
+        yield _Disc.name
+    finally:
+        pm.unregister(name="eot_test_disc_plugin")
+
+
+def _run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["eot-preview", *args])
+    return result.exit_code, result.output
+
+
+def test_sheet_of_a_registered_object_and_replay(tmp_path: Path, disc_object: str) -> None:
+    sheet, params = tmp_path / "sheet.png", tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "-n", "5", "--size", "24", "--seed", "3",
+                     "-o", str(sheet), "--save-params", str(params))
+    assert code == 0, out
+    img = cv2.imread(str(sheet))
+    assert img is not None and img.shape[0] > 96 and img.shape[1] >= 3 * 96
+    saved = json.loads(params.read_text())
+    assert saved["n"] == 5 and "pose" in saved["transforms"]
+    again = tmp_path / "again.png"
+    code, out = _run("--object", disc_object, "--size", "24", "-o", str(again), "--params",
+                     str(params))
+    assert code == 0, out
+    assert np.array_equal(cv2.imread(str(again)), img)
+
+
+def test_texture_file_and_scene_file(tmp_path: Path) -> None:
+    tex = (make_texture(48).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    png = tmp_path / "tex.png"
+    cv2.imwrite(str(png), cv2.cvtColor(tex, cv2.COLOR_RGBA2BGRA))
+    scene = tmp_path / "scene.yaml"
+    scene.write_text("eot:\n  transforms:\n    - pose: {distance_m: 3}\n    - crop: {}\n")
+    code, out = _run(str(scene), "--texture", str(png), "--size-mm", "400", "400", "-n", "2",
+                     "--size", "16", "-o", str(tmp_path / "s.png"))
+    assert code == 0, out
+    assert "wrote" in out and (tmp_path / "s.png").is_file()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--object", "no_such_object_xyz"], "unknown object 'no_such_object_xyz'"),
+    (["--texture", "missing.png", "--size-mm", "1", "1"], "cannot read image"),
+    (["--texture", "x.png"], "--texture needs --size-mm"),
+    (["nope.yaml"], "scene file not found"),
+    (["--params", "missing.json", "--texture", "t.png", "--size-mm", "1", "1"],
+     "cannot read"),
+])
+def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("t.png", np.zeros((8, 8, 3), np.uint8))
+    code, out = _run(*args, "-o", "o.png")
+    assert code == 2, out
+    assert message in out and "Traceback" not in out
+
+
+def test_bad_eot_section_in_the_scene(tmp_path: Path) -> None:
+    scene = tmp_path / "scene.yaml"
+    scene.write_text("eot:\n  transforms:\n    - jpeg: {quality: [10, 120]}\n")
+    cv2.imwrite(str(tmp_path / "t.png"), np.zeros((8, 8, 3), np.uint8))
+    code, out = _run(str(scene), "--texture", str(tmp_path / "t.png"), "--size-mm", "1", "1",
+                     "-o", str(tmp_path / "o.png"))
+    assert code == 2
+    assert "eot.transforms[0].jpeg.quality: must be <= 100" in out
+
+
+def test_texture_reader_handles_grey_and_rgb(tmp_path: Path) -> None:
+    from physsim.eot.preview import read_texture
+
+    cv2.imwrite(str(tmp_path / "g.png"), np.full((4, 6), 128, np.uint8))
+    t = read_texture(tmp_path / "g.png")
+    assert t.shape == (4, 4, 6) and torch.allclose(t[3], torch.ones(4, 6))
