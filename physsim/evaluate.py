@@ -152,7 +152,7 @@ def evaluate_digital(sc: Scenario, steps: int | None = None) -> RunResult:
     results: list[AttackResult] = []
     sweep = sc.scene.sweep
     for spec, attack in sc.attacks:
-        for eps in (sweep.eps if sweep else [spec.budget.eps]):
+        for eps in (sweep.eps if sweep and sweep.eps else [spec.budget.eps]):
             budget = budget_of(spec, steps, eps)
             objective = ClassifierObjective(sc.classifier, sc.classifier.num_classes)
             goal = goal_for(sc, spec, y, clean_logits)

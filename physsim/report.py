@@ -129,10 +129,12 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
         figures["heatmap"] = heatmap(m["grid"])
     if m.get("loss_history"):
         figures["loss"] = loss_curve(m["loss_history"])
-    if "results" in m and sc.scene.sweep is not None:
+    if "results" in m and sc.scene.sweep is not None and sc.scene.sweep.eps:
         figures["sweep"] = sweep_plot(m["results"], f"{sc.scene.name} on {m['classifier']}")
         (work / "sweep.png").write_bytes(figures["sweep"])
         rundir.write_json(work / "sweep.json", m["results"])
+    elif "results" in m:
+        rundir.write_json(work / "results.json", m["results"])
     if "defense_matrix" in m:  # physsim.defense_matrix: the table as CSV and JSON too
         from physsim.defense_report import write_matrix_files
 

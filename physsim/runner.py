@@ -1,13 +1,13 @@
 """From a validated scene to a finished run directory: build, attack, evaluate, report.
 
-``run_scene`` is what ``physsim run`` calls; ``build_scenario``, ``attack_scenario``,
-``evaluate_scenario`` and ``write_report`` are the same steps as a Python API. Data flows
+``run_scene`` is what ``physsim run`` calls; ``load_scene``, ``build_scenario``,
+``physsim.evaluate.evaluate_scenario`` and ``physsim.report.write_report`` are the same steps
+as a Python API. Data flows
 forward as values; nothing collects state along the way.
 """
 
 from __future__ import annotations
 
-import logging
 import signal
 import threading
 import time
@@ -28,8 +28,6 @@ from physsim.objective import ClassifierObjective
 from physsim.objects import ObjectTexture
 from physsim.scene import AttackSpec, Scene, load_scene
 
-log = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Scenario:
@@ -47,7 +45,7 @@ class Scenario:
     images: torch.Tensor | None = None
     labels: torch.Tensor | None = None
     patch: Any = None  # physsim.patch.PatchRenderer for patch scenes
-    plugins: dict[str, str] = field(default_factory=dict)
+    defenses: tuple[Any, ...] = ()  # physsim.defense_eval.BuiltDefense, checked at build time
 
 
 @dataclass
@@ -137,7 +135,10 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
         budget_of(spec)
         if spec.target is not None:
             class_index(classifier, spec.target, "attack.target")
-    base = Scenario(scene, source, dev, scene.seed if seed is None else seed, classifier, attacks)
+    from physsim.defense_eval import build_defenses
+
+    base = Scenario(scene, source, dev, scene.seed if seed is None else seed, classifier, attacks,
+                    defenses=build_defenses(scene, classifier))
     if scene.object is not None:
         obj, mask = _build_object(scene, dev)
         class_index(classifier, obj.label, "object.label")

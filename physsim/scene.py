@@ -54,6 +54,13 @@ class AttackSpec(ComponentRef):
         return self
 
 
+class DefenseRef(ComponentRef):
+    """A defense; ``fpr`` is the false-positive rate a detector's threshold is calibrated to
+    on clean held-out images (ignored by the other kinds)."""
+
+    fpr: float = Field(0.05, gt=0, lt=1)
+
+
 class ObjectRef(ComponentRef):
     """The object whose texture is attacked; ``mask`` (a name from :mod:`physsim.masks`)
     narrows the object's perturbable region."""
@@ -117,14 +124,15 @@ class EvaluationSpec(Strict):
 
 
 class SweepSpec(Strict):
-    """Sweep epsilon over one or more attacks (digital scenes)."""
+    """Several attacks on the same images (digital scenes), each at every ``eps`` given, or
+    at its own budget's eps when ``eps`` is omitted (a catalogue comparison)."""
 
-    eps: list[float] = Field(min_length=1)
+    eps: list[float] | None = Field(None, min_length=1)
     attacks: list[AttackSpec] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _nonneg(self) -> SweepSpec:
-        if any(e < 0 for e in self.eps):
+        if any(e < 0 for e in self.eps or []):
             raise ValueError("eps values must be >= 0")
         return self
 
@@ -144,7 +152,9 @@ class Scene(Strict):
     sweep: SweepSpec | None = None
     eot: dict[str, Any] | None = None
     evaluation: EvaluationSpec = Field(default_factory=EvaluationSpec)  # type: ignore[arg-type]
-    defenses: list[ComponentRef] = Field(default_factory=list)
+    defenses: list[DefenseRef] = Field(default_factory=list)
+    #: attack each defense without knowing it (false), through it (true), or both, side by side
+    adaptive: bool | Literal["both"] = "both"
 
     @model_validator(mode="after")
     def _shape(self) -> Scene:
