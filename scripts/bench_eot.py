@@ -19,6 +19,10 @@ Models: a LISA-CNN-sized network at 32x32 (Eykholt et al. 2018: conv 64@8x8/2, 1
 ``overhead_vs_model`` = a / c per configuration, to ``--json``.
 
     python scripts/bench_eot.py --device cpu --json scripts/results/bench_eot_cpu.json
+
+On a CPU shared with other jobs, add ``--threads 1``: with more threads than free cores, every
+small operation waits for a descheduled OpenMP thread, which distorts the ratios (the render is
+many small operations, the model a few large ones).
 """
 
 from __future__ import annotations

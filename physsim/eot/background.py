@@ -25,6 +25,8 @@ from physsim.options import Options
 Kind = Literal["sky", "road", "foliage", "urban", "noise"]
 KINDS: tuple[Kind, ...] = ("sky", "road", "foliage", "urban", "noise")
 BLOBS = 6
+#: backgrounds are drawn at most this many pixels across (see :func:`generate`)
+MAX_SIZE = 128
 _COARSE, _FINE = 6, 24
 
 # per kind: (low, high) of top colour, bottom colour; gradient angle (deg); coarse and fine
@@ -115,7 +117,17 @@ def _lattice(seeds: torch.Tensor, cells: int, stream: int, size: tuple[int, int]
 
 
 def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
-    """(n, 3, h, w) backgrounds in [0, 1] from params drawn by :func:`sample_procedural`."""
+    """(n, 3, h, w) backgrounds in [0, 1] from params drawn by :func:`sample_procedural`.
+
+    Windows larger than :data:`MAX_SIZE` are drawn at that size and upsampled: the scene's
+    detail is the fine lattice's (24 cells across), and a large window costs no more than
+    that.
+    """
+    if max(size) > MAX_SIZE:
+        scale = MAX_SIZE / max(size)
+        small = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        img = generate(params, small, dtype)
+        return F.interpolate(img, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
     h, w = size
     dev = params["top"].device
     p = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in params.items()}

@@ -27,7 +27,8 @@ gives the list above; omitting the section gives all defaults.
 How the list is read:
 
 - Geometric steps (``pose``, ``crop``) compose, in their order, into one homography per sample
-  from texture pixels to window pixels; the texture is resampled once (with mip-map prefilter).
+  from texture pixels to window pixels; the texture is resampled once, prefiltered (mip-map) to
+  the larger of a window pixel and a camera pixel.
   ``pose`` maps into the camera frame; ``crop`` frames the object's bounding box the way a
   detector would, so only the classifier-sized window is ever rendered. Without a ``crop`` the
   window is the bounding box with a 10 % margin.
@@ -60,6 +61,12 @@ __all__ = ["EOTConfig", "EOTParams", "Pipeline"]
 
 #: The margin of the window when the pipeline has no crop step.
 DEFAULT_MARGIN = 0.1
+
+
+def _sensor_bias(frame: Frame) -> torch.Tensor:
+    """log2 of camera pixels' size in window pixels, where it exceeds 1: a window enlarged from
+    the camera frame cannot hold detail the sensor did not record."""
+    return torch.log2(frame.px_scale.clamp(min=1.0))
 
 
 class Pipeline:
@@ -196,7 +203,8 @@ class Pipeline:
         b, n = x.shape[0], params.n
         size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
         frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
-        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=False)
+        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=False,
+                   lod_bias=_sensor_bias(frame))
         out = self._finish(win.flatten(0, 1), params, frame.px_scale, b, background)
         return out.view(b, n, 3, *self.output_size)
 
@@ -223,7 +231,8 @@ class Pipeline:
                             f"{tuple(size_mm.shape)}", "render_pairs")
         rgba = self._premultiplied(textures)
         frame = self.frame(params, (textures.shape[-2], textures.shape[-1]), size_mm)
-        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=True)
+        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
+                   lod_bias=_sensor_bias(frame))
         return self._finish(win, params, frame.px_scale, 1, background)
 
     def _premultiplied(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -77,9 +77,16 @@ def normal_field(seeds: torch.Tensor, shape: tuple[int, ...], stream: int = 0,
         u1 = uniform_field(seeds, shape, 2 * stream, dtype)
         u2 = uniform_field(seeds, shape, 2 * stream + 1, dtype)
         return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+    n, dev = seeds.shape[0], seeds.device
     key = hash32(seeds.long() * 0x9E3779B1 + stream * 0x85EBCA77 + 0x632BE5AB)
-    start = (key & _BANK_MASK).view(-1, 1)
-    stride = ((hash32(key) & _BANK_MASK) | 1).view(-1, 1)
-    idx = torch.arange(count, device=seeds.device, dtype=torch.int64)
-    pos = (start + idx * stride) & _BANK_MASK
-    return _bank(seeds.device, dtype).take(pos).view(seeds.shape[0], *shape)
+    start = (key & _BANK_MASK).view(-1, 1, 1)
+    stride = ((hash32(key) & _BANK_MASK) | 1).view(-1, 1, 1)
+    # position (start + j stride) mod 2**18 of element j = r * last + c, as a sum of a per-row
+    # and a per-column term: one full-size integer addition, in int32
+    last = shape[-1] if shape else 1
+    rows = torch.arange(count // last, device=dev, dtype=torch.int64).view(1, -1, 1)
+    cols = torch.arange(last, device=dev, dtype=torch.int64).view(1, 1, -1)
+    r = ((start + rows * last * stride) & _BANK_MASK).int()
+    c = ((cols * stride) & _BANK_MASK).int()
+    pos = (r + c) & _BANK_MASK
+    return _bank(dev, dtype).index_select(0, pos.view(-1)).view(n, *shape)

@@ -105,13 +105,16 @@ def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
     return uv / z.unsqueeze(-1)
 
 
-def _plan(lod: torch.Tensor | None, n: int, levels: int,
-          device: torch.device) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
+          lod_bias: torch.Tensor | None) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
     """[(level, sample indices, weights)]: each sample blends floor(lod) and floor(lod) + 1."""
-    if lod is None:
-        return [(0, torch.arange(n, device=device), torch.ones(n, device=device,
-                                                                dtype=torch.float64))]
-    lod = lod.clamp(0, levels - 1)
+    n, dev = matrix.shape[0], matrix.device
+    if not prefilter:
+        return [(0, torch.arange(n, device=dev), torch.ones(n, device=dev, dtype=torch.float64))]
+    lod = footprint_lod(matrix, size)
+    if lod_bias is not None:
+        lod = lod + lod_bias.to(lod)
+    lod = lod.clamp(0, level_count(size) - 1)
     lo = lod.floor()
     frac = lod - lo
     plan = []
@@ -124,7 +127,8 @@ def _plan(lod: torch.Tensor | None, n: int, levels: int,
 
 
 def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
-         output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False) -> torch.Tensor:
+         output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False,
+         lod_bias: torch.Tensor | None = None) -> torch.Tensor:
     """Warp textures into windows, one homography per sample.
 
     Args:
@@ -136,41 +140,47 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
         prefilter: mip-map the texture so that small views do not alias.
         pairs: sample i uses texture i (T == n); otherwise every texture is seen under every
             sample.
+        lod_bias: (n,) added to each sample's level (log2 of extra blur), e.g. when the
+            sensor's pixels are larger than the window's.
 
     Shape:
         - Output: (n, C, h, w) if ``pairs`` else (T, n, C, h, w).
     """
     parts = texture if isinstance(texture, tuple) else (texture,)
     ref = parts[0]
-    t, ch = ref.shape[0], sum(p.shape[1] for p in parts)
     size = (ref.shape[-2], ref.shape[-1])
-    n, (h, w) = matrix.shape[0], output_size
-    lod = footprint_lod(matrix, size) if prefilter else None
-    plan = _plan(lod, n, level_count(size), ref.device)
+    plan = _plan(matrix, size, prefilter, lod_bias)
     pyramids = [build_pyramid(p, plan[0][0], plan[-1][0]) for p in parts]
     levels = {k: torch.cat([p[k] for p in pyramids], 1) if len(parts) > 1 else pyramids[0][k]
               for k in pyramids[0]}
-    shape = (n, ch, h, w) if pairs else (t, ch, n, h, w)
-    out = ref.new_zeros(shape)
+    out: torch.Tensor | None = None
+    dim = 0 if pairs else 2  # the sample dimension of (n, C, h, w) or (T, C, n, h, w)
     for level, idx, wgt in plan:
         src = levels[level]
         ext = (src.shape[-2] * 2.0**level, src.shape[-1] * 2.0**level)
         grid = window_grid(level_matrices(matrix[idx], ext), output_size, ref.dtype)
-        m = idx.numel()
-        if pairs:
-            res = F.grid_sample(src[idx], grid, align_corners=False)
-            res = res * wgt.to(res.dtype).view(m, 1, 1, 1)
-        else:
-            # all samples side by side in one tall image: no per-sample copy of the texture
-            g = grid.reshape(1, m * h, w, 2).expand(t, m * h, w, 2)
-            res = F.grid_sample(src, g, align_corners=False).view(t, ch, m, h, w)
-            res = res * wgt.to(res.dtype).view(1, 1, m, 1, 1)
-        if len(plan) == 1 and m == n:
-            out = res
-            break
-        out = out.index_add(0 if pairs else 2, idx, res)
-    # (T, C, n, h, w) -> (T, n, C, h, w), one copy at the end rather than one per level
+        res = _sample(src[idx] if pairs else src, grid, pairs)
+        shape = [-1 if i == dim else 1 for i in range(res.ndim)]
+        res = res * wgt.to(res.dtype).view(shape)
+        if len(plan) == 1:
+            return res if pairs else res.transpose(1, 2)
+        if out is None:
+            out = res.new_zeros(*res.shape[:dim], matrix.shape[0], *res.shape[dim + 1:])
+        out = out.index_add(dim, idx, res)
+    assert out is not None
+    # (T, C, n, h, w) -> (T, n, C, h, w): one copy at the end rather than one per level
     return out if pairs else out.transpose(1, 2)
+
+
+def _sample(src: torch.Tensor, grid: torch.Tensor, pairs: bool) -> torch.Tensor:
+    """Bilinear lookup: (m, C, h, w) if ``pairs`` (sample i in texture i) else (T, C, m, h, w)."""
+    if pairs:
+        return F.grid_sample(src, grid, align_corners=False)
+    t, ch = src.shape[:2]
+    m, h, w = grid.shape[:3]
+    # all windows side by side in one tall image: no per-sample copy of the texture
+    g = grid.reshape(1, m * h, w, 2).expand(t, m * h, w, 2)
+    return F.grid_sample(src, g, align_corners=False).view(t, ch, m, h, w)
 
 
 def apply_geometric(transform: GeometricTransform, images: torch.Tensor,

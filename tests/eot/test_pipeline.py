@@ -211,3 +211,22 @@ def test_cuda_render_replays_and_matches_cpu_params(texture: torch.Tensor) -> No
     # may tip a JPEG coefficient here and there, hence a mean)
     cpu = _pipe(16).render(texture[None], _pipe(16).check(EOTParams.from_json(params.to_json())))
     assert (cpu - out.detach().cpu()).abs().mean() < 2e-3
+
+
+def test_a_low_resolution_camera_records_less_detail() -> None:
+    # the same view through a 1920 px and a 160 px wide sensor, both cropped to 64 px windows:
+    # the small sensor saw the object as ~12 px, so its window cannot be sharper than that
+    size = 128
+    yy, xx = torch.meshgrid(torch.arange(size), torch.arange(size), indexing="ij")
+    stripes = (((yy // 4) + (xx // 4)) % 2).float().expand(1, 3, size, size)
+
+    def detail(width: int) -> float:
+        cfg = {"camera": {"fov_deg": 50, "resolution": [width, width * 9 // 16]},
+               "transforms": [{"pose": {"distance_m": 4.0, "yaw_deg": 0, "pitch_deg": 0,
+                                        "roll_deg": 0, "offset": 0}},
+                              {"crop": {"margin": 0.0, "jitter": 0.0}}]}
+        pipe = Pipeline(cfg, output_size=(64, 64), size_mm=(750.0, 750.0))
+        img = pipe.render(stripes, pipe.sample(1, _gen()))[0, 0, 0]
+        return float((img[1:] - img[:-1]).abs().mean() + (img[:, 1:] - img[:, :-1]).abs().mean())
+
+    assert detail(160) < 0.5 * detail(1920)
