@@ -39,7 +39,7 @@ class RP2Options(Options):
     """RP2's knobs; the step count and the budget come from the scene's budget."""
 
     sensitivity_steps: int = Field(40, ge=0, description="L1 pass steps (0: use the mask as is)")
-    lambda_l1: float = Field(1.0, ge=0, description="weight of the mean |delta| in the L1 pass")
+    lambda_l1: float = Field(20.0, ge=0, description="weight of the mean |delta| in the L1 pass")
     area_fraction: float = Field(0.08, gt=0, le=1, description="sticker area / allowed area")
     stickers: int = Field(2, ge=1, description="K, the number of separate stickers")
     lambda_l2: float = Field(0.0, ge=0)
