@@ -37,8 +37,8 @@ log = logging.getLogger("train_sign_classifier")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "plugins" / "physsim_signs" / "weights"
 #: per architecture: epochs, train-set size, batch size, peak learning rate
 RECIPES: dict[str, dict[str, float]] = {
-    "lisa_cnn": {"epochs": 16, "train_size": 40000, "batch": 128, "lr": 2e-3},
-    "sign_resnet": {"epochs": 6, "train_size": 24000, "batch": 128, "lr": 3e-3},
+    "lisa_cnn": {"epochs": 12, "train_size": 30000, "batch": 128, "lr": 2e-3},
+    "sign_resnet": {"epochs": 5, "train_size": 20000, "batch": 128, "lr": 3e-3},
 }
 
 

@@ -7,7 +7,7 @@ from torch import nn
 
 
 class DigitsCNN(nn.Module):
-    """Two 3×3 convolutions, a 2×2 max-pool and two fully connected layers (about 140 k
+    """Two 3×3 convolutions, a 2×2 max-pool and two fully connected layers (about 150 k
     parameters): enough for ~98% on the 8×8 digits, small enough to train in seconds.
 
     Shape:
