@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "physsim_digits",
     "physsim_models",
     "physsim_physical",
+    "physsim_defenses",
 )
 
 #: kind -> (hook name, base class path) for the component registries.

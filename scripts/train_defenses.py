@@ -162,15 +162,19 @@ SETTINGS: dict[str, dict[str, object]] = {
     "adv_train_pgd": {"attack": "pgd", "pgd_steps": 5, "mix": 1.0, "init": "digits_cnn"},
     "adv_train_ensemble": {"attack": "fgsm", "mix": 0.5, "init": "digits_cnn",
                            "static_models": ["digits_cnn", "mlp_256"]},
-    "distillation": {"temperature": 100.0, "init": "scratch"},
+    # T = 50, 30 epochs for teacher and student each (this table overrides --epochs): at
+    # T = 100 the student reached only 94% clean accuracy in 30 epochs
+    "distillation": {"temperature": 50.0, "init": "scratch", "epochs": 30},
     "label_smoothing": {"label_smoothing": 0.2, "init": "scratch"},
 }
 DEFENSES = tuple(SETTINGS)
 
 
 def train_one(t: Trainer, name: str, eps: float, epochs: int) -> tuple[nn.Module, dict]:
-    """Train defense ``name``; returns the network and its training settings."""
-    s: dict = dict(SETTINGS[name])
+    """Train defense ``name``; returns the network and its training settings (the epochs
+    actually used among them)."""
+    s: dict = {"epochs": epochs, **SETTINGS[name]}
+    epochs = s["epochs"]
     if name.startswith("adv_train"):
         statics = static_models(t) if "static_models" in s else None
         net = train_adversarial(t, s["attack"], eps, epochs, s["mix"], s.get("pgd_steps", 1),
@@ -200,7 +204,7 @@ def main(only: tuple[str, ...], eps: float, epochs: int, seed: int, out: Path | 
         net, settings = train_one(t, name, eps, epochs)
         meta = {"architecture": "digits_cnn", "classes": list(LABELS), "input_size": [8, 8],
                 "mean": [t.mean] * 3, "std": [t.std] * 3, "defense": name,
-                "base_classifier": "digits_cnn", "seed": seed, "epochs": epochs, **settings,
+                "base_classifier": "digits_cnn", "seed": seed, **settings,
                 "train_seconds": round(time.perf_counter() - start, 1),
                 "measured_at_eps": eps, **t.measure(net, eps), "torch": torch.__version__}
         written = save_weights(net.state_dict(), meta, (out or weights_dir())
