@@ -19,7 +19,41 @@ from physsim.eot.base import (
 from physsim.testing._common import _options_reject_unknown_keys
 
 
-class TransformContract:
+class _SampledParams:
+    """The tests every transform shares: strict options, seeded and replayable params.
+
+    The concrete contracts provide ``transform_class``, ``options``, ``_params`` and
+    ``_images``.
+    """
+
+    transform_class: ClassVar[type[Transform]]
+    options: ClassVar[dict[str, Any]] = {}
+
+    def _params(self, n: int = 3, seed: int = 0) -> Any:
+        raise NotImplementedError
+
+    def _images(self) -> torch.Tensor:
+        raise NotImplementedError
+
+    def test_options_reject_unknown_keys(self) -> None:
+        _options_reject_unknown_keys(self.transform_class, self.options)
+
+    def test_same_seed_same_params(self) -> None:
+        a, b = self._params(seed=5), self._params(seed=5)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert a[k].shape[0] == 3, k
+            assert torch.equal(a[k], b[k]), k
+
+    def test_params_replay_from_json(self) -> None:
+        t = self.transform_class(self.options)
+        params = self._params()
+        replayed = params_from_json(json.loads(json.dumps(params_to_json(params))))
+        x = self._images()
+        torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
+
+
+class TransformContract(_SampledParams):
     """A transform samples JSON-serialisable, replayable params from a seed, and applies them
     as a pure, shape- and range-preserving, differentiable function.
 
@@ -43,23 +77,6 @@ class TransformContract:
     def test_has_name_and_kind(self) -> None:
         assert self.transform_class.name
         assert self.transform_class.kind == "transform"
-
-    def test_options_reject_unknown_keys(self) -> None:
-        _options_reject_unknown_keys(self.transform_class, self.options)
-
-    def test_same_seed_same_params(self) -> None:
-        a, b = self._params(seed=5), self._params(seed=5)
-        assert a.keys() == b.keys()
-        for k in a:
-            assert a[k].shape[0] == 3, k
-            assert torch.equal(a[k], b[k]), k
-
-    def test_params_replay_from_json(self) -> None:
-        t = self.transform_class(self.options)
-        params = self._params()
-        replayed = params_from_json(json.loads(json.dumps(params_to_json(params))))
-        x = self._images()
-        torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
 
     def test_shape_and_range(self) -> None:
         t = self.transform_class(self.options)
@@ -87,7 +104,7 @@ class TransformContract:
                                         atol=1e-4)
 
 
-class GeometricTransformContract:
+class GeometricTransformContract(_SampledParams):
     """A geometric transform samples replayable params and composes into the homography: its
     :meth:`~physsim.eot.base.GeometricTransform.compose` returns a finite, invertible (n, 3, 3)
     map that keeps the object in view, and its stand-alone ``apply`` warps images, keeping
@@ -119,23 +136,6 @@ class GeometricTransformContract:
         frames = {"texture", "camera", "window"}
         assert self.transform_class.accepts and set(self.transform_class.accepts) <= frames
         assert self.transform_class.produces in frames
-
-    def test_options_reject_unknown_keys(self) -> None:
-        _options_reject_unknown_keys(self.transform_class, self.options)
-
-    def test_same_seed_same_params(self) -> None:
-        a, b = self._params(seed=5), self._params(seed=5)
-        assert a.keys() == b.keys()
-        for k in a:
-            assert a[k].shape[0] == 3, k
-            assert torch.equal(a[k], b[k]), k
-
-    def test_params_replay_from_json(self) -> None:
-        t = self.transform_class(self.options)
-        params = self._params()
-        replayed = params_from_json(json.loads(json.dumps(params_to_json(params))))
-        x = self._images()
-        torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
 
     def test_compose_gives_invertible_matrices(self) -> None:
         t = self.transform_class(self.options)
