@@ -20,7 +20,8 @@ from physsim.testing._common import _options_reject_unknown_keys
 
 
 class _SampledParams:
-    """The tests every transform shares: strict options, seeded and replayable params.
+    """The tests every transform shares: strict options, seeded and replayable params, a
+    shape- and range-preserving, differentiable ``apply``.
 
     The concrete contracts provide ``transform_class``, ``options``, ``_params`` and
     ``_images``.
@@ -52,6 +53,19 @@ class _SampledParams:
         x = self._images()
         torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
 
+    def test_shape_and_range(self) -> None:
+        t = self.transform_class(self.options)
+        x = self._images()
+        y = t.apply(x, self._params())
+        assert y.shape == x.shape and y.dtype == x.dtype
+        assert y.min() >= 0 and y.max() <= 1
+
+    def test_differentiable(self) -> None:
+        t = self.transform_class(self.options)
+        x = self._images().requires_grad_(True)
+        t.apply(x, self._params()).sum().backward()
+        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
 
 class TransformContract(_SampledParams):
     """A transform samples JSON-serialisable, replayable params from a seed, and applies them
@@ -77,19 +91,6 @@ class TransformContract(_SampledParams):
     def test_has_name_and_kind(self) -> None:
         assert self.transform_class.name
         assert self.transform_class.kind == "transform"
-
-    def test_shape_and_range(self) -> None:
-        t = self.transform_class(self.options)
-        x = self._images()
-        y = t.apply(x, self._params())
-        assert y.shape == x.shape and y.dtype == x.dtype
-        assert y.min() >= 0 and y.max() <= 1
-
-    def test_differentiable(self) -> None:
-        t = self.transform_class(self.options)
-        x = self._images().requires_grad_(True)
-        t.apply(x, self._params()).sum().backward()
-        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
     def test_gradcheck(self) -> None:
         if not self.gradcheck:
@@ -154,19 +155,6 @@ class GeometricTransformContract(_SampledParams):
         xy = centre[:, :2] / centre[:, 2:]
         h, w = frame.size
         assert ((xy[:, 0] >= 0) & (xy[:, 0] <= w) & (xy[:, 1] >= 0) & (xy[:, 1] <= h)).all()
-
-    def test_shape_and_range(self) -> None:
-        t = self.transform_class(self.options)
-        x = self._images()
-        y = t.apply(x, self._params())
-        assert y.shape == x.shape and y.dtype == x.dtype
-        assert y.min() >= 0 and y.max() <= 1
-
-    def test_differentiable(self) -> None:
-        t = self.transform_class(self.options)
-        x = self._images().requires_grad_(True)
-        t.apply(x, self._params()).sum().backward()
-        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
     def test_gradcheck(self) -> None:
         t = self.transform_class(self.options)
