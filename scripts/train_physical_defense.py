@@ -2,18 +2,19 @@
 
 Usage::
 
-    python scripts/train_physical_defense.py [--minutes 12] [--seed 0] \
+    python scripts/train_physical_defense.py [--minutes 14] [--seed 0] [--threads 2] \
         [--out plugins/physsim_defenses/weights]
 
-Every step draws a batch of sign textures, pastes K rectangular stickers (about
-``--area`` of the sign face, RP2's budget) at random places on half of them, and gives the
-stickers adversarial colours: a few signed-gradient steps that raise the classifier's loss
-through the EOT renderer, fresh physical conditions each step (the inner maximisation of
-Madry et al. 2017, over sticker colours as in RP2, Eykholt et al. 2018). Half of the stickers
-are then quantised to black and white as RP2 prints them. The network trains on the
-stickered renders and on clean renders of the other half, under the training world of
-:mod:`physsim_signs.dataset`. Writes ``adv_train_physical-sign_resnet.{pt,json}`` with the
-clean accuracy and the accuracy under a fresh sticker attack, before and after.
+Every step draws a batch of sign textures, pastes 2 to 6 rectangular stickers (about
+``--area`` of the sign face, RP2's budget in ``stop_sign_sticker``) at random places on half
+of them, and gives the stickers adversarial colours: a few signed-gradient steps that raise
+the classifier's loss through the EOT renderer, fresh physical conditions each step (the
+inner maximisation of Madry et al. 2017, over sticker colours as in RP2, Eykholt et al.
+2018). Half of the stickers are then quantised to black and white as RP2 prints them. The
+network trains on the stickered renders and on clean renders of the other half, under the
+training world of :mod:`physsim_signs.dataset`. Writes
+``adv_train_physical-sign_resnet.{pt,json}`` with the clean accuracy and the accuracy under
+a fresh sticker attack, before and after.
 """
 
 from __future__ import annotations
@@ -123,16 +124,18 @@ def measure(model: nn.Module, seed: int) -> dict[str, float]:
 
 
 @click.command()
-@click.option("--minutes", type=float, default=12.0, show_default=True)
+@click.option("--minutes", type=float, default=14.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch", type=int, default=32, show_default=True)
-@click.option("--area", type=float, default=0.08, show_default=True, help="sticker area share")
-@click.option("--adv-steps", type=int, default=3, show_default=True)
+@click.option("--area", type=float, default=0.1, show_default=True, help="sticker area share")
+@click.option("--max-stickers", type=int, default=6, show_default=True,
+              help="each step pastes 2 to this many stickers")
+@click.option("--adv-steps", type=int, default=4, show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True,
               help="torch threads (1 on a machine whose cores are busy with other work)")
 @click.option("--out", type=click.Path(path_type=Path), default=None)
-def main(minutes: float, seed: int, batch: int, area: float, adv_steps: int, threads: int,
-         out: Path | None) -> None:
+def main(minutes: float, seed: int, batch: int, area: float, max_stickers: int,
+         adv_steps: int, threads: int, out: Path | None) -> None:
     """Fine-tune sign_resnet against stickers and write adv_train_physical-sign_resnet."""
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -152,7 +155,8 @@ def main(minutes: float, seed: int, batch: int, area: float, adv_steps: int, thr
         labels = torch.randint(len(LABELS), (batch,), generator=world.g)
         half = batch // 2
         net.eval()  # batch-norm statistics stay those of the clean data while attacking
-        tex, sides = world.attack(model, labels[:half], 2, area, adv_steps)
+        k = int(torch.randint(2, max_stickers + 1, (1,), generator=world.g))
+        tex, sides = world.attack(model, labels[:half], k, area, adv_steps)
         net.train()
         images = torch.cat([world.render(tex, sides).detach(),
                             world.render(world.textures[labels[half:]],
@@ -171,7 +175,8 @@ def main(minutes: float, seed: int, batch: int, area: float, adv_steps: int, thr
             "std": base.std.flatten().tolist(), "defense": "adv_train_physical",
             "base_classifier": "sign_resnet",
             "base_sha256": file_sha256(sign_weights() / "sign_resnet.pt"), "seed": seed,
-            "steps": steps, "batch": batch, "sticker_area": area, "stickers": 2,
+            "steps": steps, "batch": batch, "sticker_area": area,
+            "stickers": [2, max_stickers],
             "adversarial_steps": adv_steps, "train_seconds": round(time.perf_counter() - start),
             "before": before, "after": after, "torch": torch.__version__}
     written = save_weights(net.state_dict(), meta,
