@@ -1,4 +1,4 @@
-"""Defenses in a run: the defended system and the objectives an attacker optimises against it.
+"""Defenses in a run: building and checking them, the defended system, calibration, verdicts.
 
 Athalye, Carlini and Wagner (2018, arXiv:1802.00420) showed that a defense is only evaluated
 when the attacker knows it. physsim therefore attacks every defense twice and reports both:

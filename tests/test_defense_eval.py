@@ -28,7 +28,8 @@ from physsim.errors import UserError
 from physsim.hookspecs import hookimpl
 from physsim.objective import ClassifierObjective
 from physsim.plugins import pm
-from physsim.runner import run_scene
+from physsim.runner import build_scenario, run_scene
+from physsim.scene import load_scene
 from physsim.testing import linear_toy_classifier
 
 
@@ -224,3 +225,20 @@ def test_bad_defenses_fail_before_any_work(tmp_path: Path, classifier: str, defe
 def test_adaptive_setting_is_validated(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="adaptive"):
         run_scene(_write(tmp_path, {**DIGITS_SCENE, "adaptive": "maybe"}))
+
+
+@pytest.mark.parametrize("name", ["defense_matrix", "defense_matrix_signs",
+                                  "defended_stop_sign"])
+def test_shipped_defense_scenes_validate(name: str) -> None:
+    scene, _ = load_scene(name)
+    assert scene.defenses and scene.adaptive == "both"
+
+
+def test_defense_matrix_scene_builds_with_every_weight() -> None:
+    scene, path = load_scene("defense_matrix")
+    sc = build_scenario(scene, str(path))
+    assert len(sc.defenses) == len(scene.defenses)
+    trained = [b for b in sc.defenses if b.classifier is not None]
+    assert {b.ref.name for b in trained} == {"adv_train_fgsm", "adv_train_pgd",
+                                             "adv_train_ensemble", "distillation",
+                                             "label_smoothing"}
