@@ -54,7 +54,7 @@ from physsim.eot.base import PX_SCALE, BackgroundTransform, Frame, GeometricTran
 from physsim.eot.camera import window_matrix
 from physsim.eot.config import EOTConfig, Step
 from physsim.eot.params import EOTParams
-from physsim.eot.warp import warp
+from physsim.eot.warp import build_pyramid, level_count, warp
 from physsim.errors import UserError
 
 __all__ = ["EOTConfig", "EOTParams", "Pipeline"]
@@ -95,6 +95,8 @@ class Pipeline:
         self.device = torch.device(device)
         self.dtype = dtype
         self.alpha = None if alpha is None else alpha.to(self.device, dtype)
+        self._alpha_levels: dict[int, torch.Tensor] | None = None
+        self._alpha_key: tuple[torch.Tensor | None, tuple[int, ...]] | None = None
         self.camera = self.config.camera.camera()
         self.steps: tuple[Step, ...] = self.config.steps
         bg = [i for i, s in enumerate(self.steps) if isinstance(s.transform, BackgroundTransform)]
@@ -199,12 +201,12 @@ class Pipeline:
         if self.size_mm is None:
             raise UserError("render needs the object's size: give Pipeline(size_mm=(w, h))",
                             "EOT pipeline")
-        rgba = self._premultiplied(x)
+        rgb, alpha, alpha_levels = self._colour_alpha(x)
         b, n = x.shape[0], params.n
         size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
         frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
-        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=False,
-                   lod_bias=_sensor_bias(frame))
+        win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=False,
+                   lod_bias=_sensor_bias(frame), premultiply=alpha, alpha_levels=alpha_levels)
         out = self._finish(win.flatten(0, 1), params, frame.px_scale, b, background)
         return out.view(b, n, 3, *self.output_size)
 
@@ -229,28 +231,38 @@ class Pipeline:
         if size_mm.shape != (n, 2) or not bool((size_mm > 0).all()):
             raise UserError(f"size_mm must be ({n}, 2) positive millimetres, got "
                             f"{tuple(size_mm.shape)}", "render_pairs")
-        rgba = self._premultiplied(textures)
+        rgb, alpha, _ = self._colour_alpha(textures)
         frame = self.frame(params, (textures.shape[-2], textures.shape[-1]), size_mm)
-        win = warp(rgba, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
-                   lod_bias=_sensor_bias(frame))
+        win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
+                   lod_bias=_sensor_bias(frame), premultiply=alpha)
         return self._finish(win, params, frame.px_scale, 1, background)
 
-    def _premultiplied(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _colour_alpha(self, x: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor] | None]:
+        """(straight colour, alpha, alpha's cached pyramid or None) of RGB(A) textures.
+
+        Colour is premultiplied by alpha inside :func:`warp`, so that it filters and resamples
+        without dark fringes at the outline; the pipeline's own alpha is constant and its
+        pyramid is built once.
+        """
         if x.ndim != 4 or x.shape[1] not in (3, 4):
             raise UserError(f"expected textures (B, 3 or 4, H, W), got {tuple(x.shape)}",
                             "EOT pipeline")
         x = x.to(self.device, self.dtype)
         if x.shape[1] == 4:
-            rgb, a = x[:, :3], x[:, 3:]
-        elif self.alpha is None:
-            return x, torch.ones_like(x[:, :1])
-        else:
-            if self.alpha.shape != (1, *x.shape[-2:]):
-                raise UserError(f"alpha has shape {tuple(self.alpha.shape)}, the texture "
-                                f"{tuple(x.shape)}", "EOT pipeline")
-            rgb, a = x, self.alpha.expand(x.shape[0], 1, -1, -1)
-        # premultiplied colour filters and resamples without dark fringes at the outline
-        return rgb * a, a
+            return x[:, :3], x[:, 3:], None
+        if self.alpha is not None and self.alpha.shape != (1, *x.shape[-2:]):
+            raise UserError(f"alpha has shape {tuple(self.alpha.shape)}, the texture "
+                            f"{tuple(x.shape)}", "EOT pipeline")
+        key = (self.alpha, tuple(x.shape[-2:]))
+        if self._alpha_key is None or self._alpha_key[0] is not key[0] \
+                or self._alpha_key[1] != key[1] or self._alpha_levels is None:
+            a = (torch.ones(1, 1, *x.shape[-2:], device=self.device, dtype=self.dtype)
+                 if self.alpha is None else self.alpha.unsqueeze(0))
+            self._alpha_levels = {i: build_pyramid(a, i, i)[i]
+                                  for i in range(level_count((x.shape[-2], x.shape[-1])))}
+            self._alpha_key = key
+        return x, self._alpha_levels[0], self._alpha_levels
 
     def _finish(self, win: torch.Tensor, params: EOTParams, px_scale: torch.Tensor, reps: int,
                 background: torch.Tensor | None) -> torch.Tensor:

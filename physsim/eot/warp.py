@@ -15,6 +15,7 @@ extent folded in. Outside the texture the samples are transparent (zero premulti
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -105,6 +106,66 @@ def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
     return uv / z.unsqueeze(-1)
 
 
+class _PremultipliedPool(torch.autograd.Function):
+    """avg_pool2d(rgb * alpha, k) for sizes divisible by k, without the full-size product in
+    the backward pass: the gradient is written once, as one broadcast product."""
+
+    @staticmethod
+    def forward(ctx: Any, rgb: torch.Tensor, alpha: torch.Tensor, k: int) -> torch.Tensor:
+        ctx.save_for_backward(rgb, alpha)
+        ctx.k = k
+        return F.avg_pool2d(rgb * alpha, k)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor
+                 ) -> tuple[torch.Tensor | None, torch.Tensor | None, None]:
+        rgb, alpha = ctx.saved_tensors
+        k: int = ctx.k
+        t, c, h, w = grad.shape
+        g = (grad / (k * k)).reshape(t, c, h, 1, w, 1)
+
+        def boxes(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(x.shape[0], x.shape[1], h, k, w, k)
+
+        grad_rgb = grad_alpha = None
+        if ctx.needs_input_grad[0]:
+            grad_rgb = (g * boxes(alpha)).reshape(t, c, h * k, w * k)
+        if ctx.needs_input_grad[1]:
+            grad_alpha = (g * boxes(rgb)).sum(1, keepdim=True).reshape(t, 1, h * k, w * k)
+            if alpha.shape[0] != t:
+                grad_alpha = grad_alpha.sum(0, keepdim=True)
+        return grad_rgb, grad_alpha, None
+
+
+def premultiplied_pyramid(rgb: torch.Tensor, alpha: torch.Tensor, first: int, last: int,
+                          alpha_levels: dict[int, torch.Tensor] | None = None
+                          ) -> dict[int, torch.Tensor]:
+    """Levels ``first`` to ``last`` of the pyramid of premultiplied RGBA (rgb * alpha, alpha).
+
+    The same values as ``build_pyramid(cat([rgb * alpha, alpha], 1), first, last)``, computed
+    with less full-resolution work: the product is pooled straight to level ``first`` (its
+    gradient is one broadcast product), and a constant alpha's levels can be given
+    precomputed (``alpha_levels``: level i is ``build_pyramid(alpha, i, i)[i]``).
+
+    Args:
+        rgb: (T, 3, H, W) straight colour.
+        alpha: (1 or T, 1, H, W) coverage.
+    """
+    size = rgb.shape[-2:]
+    k = 2**first
+    if first == 0 or size[0] % k or size[1] % k:
+        colour = build_pyramid(rgb * alpha, first, last)
+    else:
+        colour = build_pyramid(_PremultipliedPool.apply(rgb, alpha, k), 0, last - first)
+        colour = {first + i: v for i, v in colour.items()}
+    exact = size[0] % 2**last == 0 and size[1] % 2**last == 0  # else the cache's rounding
+    if alpha_levels is None or alpha.requires_grad or not exact:
+        alpha_levels = build_pyramid(alpha, first, last)
+    t = rgb.shape[0]
+    return {i: torch.cat([colour[i], alpha_levels[i].expand(t, -1, -1, -1)], 1)
+            for i in range(first, last + 1)}
+
+
 def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
           lod_bias: torch.Tensor | None) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
     """[(level, sample indices, weights)]: each sample blends floor(lod) and floor(lod) + 1."""
@@ -128,7 +189,8 @@ def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
 
 def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
          output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False,
-         lod_bias: torch.Tensor | None = None) -> torch.Tensor:
+         lod_bias: torch.Tensor | None = None, premultiply: torch.Tensor | None = None,
+         alpha_levels: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Warp textures into windows, one homography per sample.
 
     Args:
@@ -142,6 +204,10 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
             sample.
         lod_bias: (n,) added to each sample's level (log2 of extra blur), e.g. when the
             sensor's pixels are larger than the window's.
+        premultiply: (1 or T, 1, H, W) alpha: ``texture`` is straight colour, and the
+            windows are premultiplied RGBA (C + 1 channels), as if ``cat([texture * alpha,
+            alpha], 1)`` had been given, at less cost (see :func:`premultiplied_pyramid`).
+        alpha_levels: that alpha's precomputed pyramid (every level), when it is constant.
 
     Shape:
         - Output: (n, C, h, w) if ``pairs`` else (T, n, C, h, w).
@@ -150,9 +216,13 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
     ref = parts[0]
     size = (ref.shape[-2], ref.shape[-1])
     plan = _plan(matrix, size, prefilter, lod_bias)
-    pyramids = [build_pyramid(p, plan[0][0], plan[-1][0]) for p in parts]
-    levels = {k: torch.cat([p[k] for p in pyramids], 1) if len(parts) > 1 else pyramids[0][k]
-              for k in pyramids[0]}
+    first, last = plan[0][0], plan[-1][0]
+    if premultiply is not None:
+        levels = premultiplied_pyramid(parts[0], premultiply, first, last, alpha_levels)
+    else:
+        pyramids = [build_pyramid(p, first, last) for p in parts]
+        levels = {k: torch.cat([p[k] for p in pyramids], 1) if len(parts) > 1
+                  else pyramids[0][k] for k in pyramids[0]}
     out: torch.Tensor | None = None
     dim = 0 if pairs else 2  # the sample dimension of (n, C, h, w) or (T, C, n, h, w)
     for level, idx, wgt in plan:

@@ -6,11 +6,12 @@ import math
 
 import cv2
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from eot_textures import make_texture
 
-from physsim.eot.warp import build_pyramid, footprint_lod, warp
+from physsim.eot.warp import build_pyramid, footprint_lod, premultiplied_pyramid, warp
 
 
 def _homography() -> np.ndarray:
@@ -63,6 +64,35 @@ def test_pyramid_levels_are_box_averages() -> None:
     assert sorted(levels) == [1, 2, 3]
     torch.testing.assert_close(levels[3], F.avg_pool2d(x, 8))
     assert levels[3].shape[-2:] == (4, 3)
+
+
+@pytest.mark.parametrize(("size", "first"), [((32, 24), 0), ((32, 24), 2), ((30, 22), 2)])
+def test_premultiplied_pyramid_equals_the_pyramid_of_the_product(
+        size: tuple[int, int], first: int) -> None:
+    g = torch.Generator().manual_seed(5)
+    rgb, alpha = torch.rand(2, 3, *size, generator=g), torch.rand(1, 1, *size, generator=g)
+    want = build_pyramid(torch.cat([rgb * alpha, alpha.expand(2, -1, -1, -1)], 1), first, 4)
+    cached = {i: build_pyramid(alpha, i, i)[i] for i in range(6)}
+    for levels in (premultiplied_pyramid(rgb, alpha, first, 4),
+                   premultiplied_pyramid(rgb, alpha, first, 4, cached)):
+        assert sorted(levels) == sorted(want)
+        for i in want:
+            torch.testing.assert_close(levels[i], want[i])
+
+
+def test_premultiplied_pyramid_gradients() -> None:
+    g = torch.Generator().manual_seed(6)
+    rgb = torch.rand(2, 3, 16, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    alpha = torch.rand(2, 1, 16, 8, generator=g, dtype=torch.float64, requires_grad=True)
+    shared = torch.rand(1, 1, 16, 8, generator=g, dtype=torch.float64, requires_grad=True)
+
+    def flat(levels: dict[int, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([v.flatten() for v in levels.values()])
+
+    assert torch.autograd.gradcheck(lambda r, a: flat(premultiplied_pyramid(r, a, 2, 3)),
+                                    (rgb, alpha))
+    assert torch.autograd.gradcheck(lambda r, a: flat(premultiplied_pyramid(r, a, 1, 3)),
+                                    (rgb, shared))
 
 
 def test_prefilter_removes_aliasing_of_a_small_view() -> None:
