@@ -139,22 +139,21 @@ def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch
     noise = (_lattice(params["seed"], _COARSE, 0, size, dtype) * p["coarse"].view(-1, 1, 1, 1)
              + _lattice(params["seed"], _FINE, 1, size, dtype) * p["fine"].view(-1, 1, 1, 1))
     img = img + noise * p["tint"].view(-1, 3, 1, 1)
-    alpha = p["blob_alpha"]
-    used = (alpha > 0).any(0).tolist()
-    for r in range(BLOBS):  # a fixed handful of layers, each for the whole batch
-        if not used[r]:
-            continue
-        centre = p["blob_xy"][:, r].view(-1, 2, 1, 1)
-        half = p["blob_size"][:, r].view(-1, 2, 1, 1)
-        # distances from the blob centre in units of its half-size: (n, 1, 1, w), (n, 1, h, 1)
-        dx = (xs - centre[:, :1]) / half[:, :1]
-        dy = (ys - centre[:, 1:]) / half[:, 1:]
-        dist = torch.where(p["blob_round"][:, r].view(-1, 1, 1, 1) > 0.5,
-                           torch.sqrt(dx * dx + dy * dy), torch.maximum(dx.abs(), dy.abs()))
-        inv_soft = 1 / p["blob_soft"][:, r].view(-1, 1, 1, 1)
-        cover = torch.sigmoid(torch.addcmul(inv_soft, dist, -inv_soft))
-        cover = cover * alpha[:, r].view(-1, 1, 1, 1)
-        img = torch.lerp(img, p["blob_color"][:, r].view(-1, 3, 1, 1).expand_as(img), cover)
+    # the blobs, all at once: distances from each centre in units of its half-size
+    centre = p["blob_xy"].unsqueeze(-1).unsqueeze(-1)  # (n, B, 2, 1, 1)
+    half = p["blob_size"].unsqueeze(-1).unsqueeze(-1)
+    dx = (xs.squeeze(1) - centre[:, :, 0]) / half[:, :, 0]  # (n, B, 1, w)
+    dy = (ys.squeeze(1) - centre[:, :, 1]) / half[:, :, 1]  # (n, B, h, 1)
+    dist = torch.where(p["blob_round"].view(*p["blob_round"].shape, 1, 1) > 0.5,
+                       torch.sqrt(dx * dx + dy * dy), torch.maximum(dx.abs(), dy.abs()))
+    inv_soft = 1 / p["blob_soft"].view(*p["blob_soft"].shape, 1, 1)
+    cover = torch.sigmoid(inv_soft - dist * inv_soft) * p["blob_alpha"].unsqueeze(-1).unsqueeze(-1)
+    # painting blob 1, then 2, ... over the image (lerp by cover) in closed form: each layer
+    # is seen through the (1 - cover) of every layer painted after it
+    keep = 1 - cover
+    after = torch.cat([keep[:, 1:].flip(1).cumprod(1).flip(1), torch.ones_like(keep[:, :1])], 1)
+    img = (img * keep[:, :1] * after[:, :1]
+           + torch.einsum("nbhw,nbc->nchw", cover * after, p["blob_color"]))
     return img.clamp(0, 1)
 
 
