@@ -228,7 +228,7 @@ def test_adaptive_setting_is_validated(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["defense_matrix", "defense_matrix_signs",
-                                  "defended_stop_sign"])
+                                  "defended_stop_sign", "defense_quantisers"])
 def test_shipped_defense_scenes_validate(name: str) -> None:
     scene, _ = load_scene(name)
     assert scene.defenses and scene.adaptive == "both"
