@@ -228,10 +228,16 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
                   else pyramids[0][k] for k in pyramids[0]}
     out: torch.Tensor | None = None
     dim = 0 if pairs else 2  # the sample dimension of (n, C, h, w) or (T, C, n, h, w)
+    n = matrix.shape[0]
+    # normalised coordinates address the same point at every level that covers the same
+    # extent (all levels, when the texture's sides are divisible by 2**last): one grid for all
+    grids: dict[tuple[float, float], torch.Tensor] = {}
     for level, idx, wgt in plan:
         src = levels[level]
         ext = (src.shape[-2] * 2.0**level, src.shape[-1] * 2.0**level)
-        grid = window_grid(level_matrices(matrix[idx], ext), output_size, ref.dtype)
+        if ext not in grids:
+            grids[ext] = window_grid(level_matrices(matrix, ext), output_size, ref.dtype)
+        grid = grids[ext] if idx.numel() == n else grids[ext][idx]
         res = _sample(src[idx] if pairs else src, grid, pairs)
         shape = [-1 if i == dim else 1 for i in range(res.ndim)]
         res = res * wgt.to(res.dtype).view(shape)
