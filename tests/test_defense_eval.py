@@ -16,8 +16,6 @@ from physsim_defenses.attribution import MLLOO
 from physsim_defenses.defense_gan import DefenseGAN
 from physsim_defenses.magnet import MagNetDetector
 from physsim_defenses.squeeze import Threshold
-from physsim_digits import load_digits_split
-from physsim_digits.classifier import DigitsClassifier
 from toy_plugin import ToyLinear, toy_plugin
 
 from physsim.attack import Budget, Goal
@@ -33,20 +31,10 @@ from physsim.scene import load_scene
 from physsim.testing import linear_toy_classifier
 
 
-@pytest.fixture(scope="module")
-def clf() -> Classifier:
-    return DigitsClassifier.create()
-
-
-@pytest.fixture(scope="module")
-def digits() -> tuple[torch.Tensor, torch.Tensor]:
-    return load_digits_split("test")
-
-
 def test_bpda_gradient_flows_where_plain_autograd_sees_nothing(
-        clf: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+        digits_cnn: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     x, y = digits[0][:8], digits[1][:8]
-    system = DefendedSystem("threshold", clf, [Threshold()])
+    system = DefendedSystem("threshold", digits_cnn, [Threshold()])
     goal = Goal("untargeted", y)
     _, bpda, _ = DefendedObjective(system, goal, "bpda").value_and_grad(x, goal.loss)
     _, naive, _ = DefendedObjective(system, goal, "naive").value_and_grad(x, goal.loss)
@@ -54,10 +42,10 @@ def test_bpda_gradient_flows_where_plain_autograd_sees_nothing(
     assert naive.abs().sum() == 0
 
 
-def test_randomised_defense_is_attacked_with_eot(clf: Classifier,
+def test_randomised_defense_is_attacked_with_eot(digits_cnn: Classifier,
                                                   digits: tuple[torch.Tensor, torch.Tensor]
                                                   ) -> None:
-    system = DefendedSystem("defense_gan", clf, [DefenseGAN({"steps": 5, "restarts": 1})])
+    system = DefendedSystem("defense_gan", digits_cnn, [DefenseGAN({"steps": 5, "restarts": 1})])
     goal = Goal("untargeted", digits[1][:3])
     objective = DefendedObjective(system, goal, "bpda")
     logits = objective.logits(digits[0][:3])
@@ -67,19 +55,19 @@ def test_randomised_defense_is_attacked_with_eot(clf: Classifier,
 
 
 def test_detector_calibration_hits_its_fpr_on_heldout_clean(
-        clf: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+        digits_cnn: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     x = digits[0]
     calib, heldout = x[::2], x[1::2]
     for detector in (MagNetDetector(), MLLOO()):
-        detector.calibrate(calib, clf, fpr=0.1)
-        rate = detector.detect(heldout, clf).float().mean().item()
+        detector.calibrate(calib, digits_cnn, fpr=0.1)
+        rate = detector.detect(heldout, digits_cnn).float().mean().item()
         assert abs(rate - 0.1) <= 0.06, (detector.name, rate)
 
 
 def test_detector_penalty_is_zero_on_clean_and_pulls_on_noise(
-        clf: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+        digits_cnn: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     x = digits[0]
-    system = DefendedSystem("magnet", clf, detectors=[MagNetDetector()], fpr=[0.05])
+    system = DefendedSystem("magnet", digits_cnn, detectors=[MagNetDetector()], fpr=[0.05])
     system.calibrate(x[:200])
     assert (system.penalty(x[200:]) == 0).float().mean() > 0.8
     noisy = (x[200:210] + 0.3 * torch.rand(10, 3, 8, 8, generator=torch.Generator()
@@ -91,11 +79,11 @@ def test_detector_penalty_is_zero_on_clean_and_pulls_on_noise(
 
 
 def test_adaptive_beats_non_adaptive_on_thresholding(
-        clf: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
+        digits_cnn: Classifier, digits: tuple[torch.Tensor, torch.Tensor]) -> None:
     x, y = digits[0][:20], digits[1][:20]
     goal, budget = Goal("untargeted", y), Budget("linf", 0.3, 40)
-    system = DefendedSystem("threshold", clf, [Threshold()])
-    transfer = pgd(ClassifierObjective(clf, 10), x, goal, budget).x_adv
+    system = DefendedSystem("threshold", digits_cnn, [Threshold()])
+    transfer = pgd(ClassifierObjective(digits_cnn, 10), x, goal, budget).x_adv
     adaptive = pgd(DefendedObjective(system, goal, "bpda"), x, goal, budget).x_adv
     naive = pgd(DefendedObjective(system, goal, "naive"), x, goal, budget).x_adv
     rate = {name: judge(system, adv, y, goal)["success"].float().mean().item()

@@ -95,8 +95,9 @@ class Pipeline:
         self.device = torch.device(device)
         self.dtype = dtype
         self.alpha = None if alpha is None else alpha.to(self.device, dtype)
-        self._alpha_levels: dict[int, torch.Tensor] | None = None
-        self._alpha_key: tuple[torch.Tensor | None, tuple[int, ...]] | None = None
+        # the pyramid of the constant alpha, for the alpha tensor and texture size it was built
+        self._alpha_cache: tuple[torch.Tensor | None, tuple[int, int],
+                                 dict[int, torch.Tensor]] | None = None
         self.camera = self.config.camera.camera()
         self.steps: tuple[Step, ...] = self.config.steps
         bg = [i for i, s in enumerate(self.steps) if isinstance(s.transform, BackgroundTransform)]
@@ -254,15 +255,15 @@ class Pipeline:
         if self.alpha is not None and self.alpha.shape != (1, *x.shape[-2:]):
             raise UserError(f"alpha has shape {tuple(self.alpha.shape)}, the texture "
                             f"{tuple(x.shape)}", "EOT pipeline")
-        key = (self.alpha, tuple(x.shape[-2:]))
-        if self._alpha_key is None or self._alpha_key[0] is not key[0] \
-                or self._alpha_key[1] != key[1] or self._alpha_levels is None:
-            a = (torch.ones(1, 1, *x.shape[-2:], device=self.device, dtype=self.dtype)
+        size = (x.shape[-2], x.shape[-1])
+        cache = self._alpha_cache
+        if cache is None or cache[0] is not self.alpha or cache[1] != size:
+            a = (torch.ones(1, 1, *size, device=self.device, dtype=self.dtype)
                  if self.alpha is None else self.alpha.unsqueeze(0))
-            self._alpha_levels = {i: build_pyramid(a, i, i)[i]
-                                  for i in range(level_count((x.shape[-2], x.shape[-1])))}
-            self._alpha_key = key
-        return x, self._alpha_levels[0], self._alpha_levels
+            cache = (self.alpha, size,
+                     {i: build_pyramid(a, i, i)[i] for i in range(level_count(size))})
+            self._alpha_cache = cache
+        return x, cache[2][0], cache[2]
 
     def _finish(self, win: torch.Tensor, params: EOTParams, px_scale: torch.Tensor, reps: int,
                 background: torch.Tensor | None) -> torch.Tensor:

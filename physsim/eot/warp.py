@@ -190,16 +190,15 @@ def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
     return plan
 
 
-def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
+def warp(texture: torch.Tensor, matrix: torch.Tensor,
          output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False,
          lod_bias: torch.Tensor | None = None, premultiply: torch.Tensor | None = None,
          alpha_levels: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
     """Warp textures into windows, one homography per sample.
 
     Args:
-        texture: (T, C, H, W) textures (premultiplied alpha if RGBA), or a tuple of such
-            tensors with the same T, H, W, concatenated along C after reduction (so that
-            colour and alpha need not be concatenated at full resolution).
+        texture: (T, C, H, W) textures (premultiplied alpha if RGBA, or straight colour
+            with ``premultiply``).
         matrix: (n, 3, 3) texture -> window homographies (index coordinates).
         output_size: (h, w) of the window.
         prefilter: mip-map the texture so that small views do not alias.
@@ -215,17 +214,11 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
     Shape:
         - Output: (n, C, h, w) if ``pairs`` else (T, n, C, h, w).
     """
-    parts = texture if isinstance(texture, tuple) else (texture,)
-    ref = parts[0]
-    size = (ref.shape[-2], ref.shape[-1])
+    size = (texture.shape[-2], texture.shape[-1])
     plan = _plan(matrix, size, prefilter, lod_bias)
     first, last = plan[0][0], plan[-1][0]
-    if premultiply is not None:
-        levels = premultiplied_pyramid(parts[0], premultiply, first, last, alpha_levels)
-    else:
-        pyramids = [build_pyramid(p, first, last) for p in parts]
-        levels = {k: torch.cat([p[k] for p in pyramids], 1) if len(parts) > 1
-                  else pyramids[0][k] for k in pyramids[0]}
+    levels = (build_pyramid(texture, first, last) if premultiply is None
+              else premultiplied_pyramid(texture, premultiply, first, last, alpha_levels))
     out: torch.Tensor | None = None
     dim = 0 if pairs else 2  # the sample dimension of (n, C, h, w) or (T, C, n, h, w)
     n = matrix.shape[0]
@@ -236,7 +229,7 @@ def warp(texture: torch.Tensor | tuple[torch.Tensor, ...], matrix: torch.Tensor,
         src = levels[level]
         ext = (src.shape[-2] * 2.0**level, src.shape[-1] * 2.0**level)
         if ext not in grids:
-            grids[ext] = window_grid(level_matrices(matrix, ext), output_size, ref.dtype)
+            grids[ext] = window_grid(level_matrices(matrix, ext), output_size, texture.dtype)
         grid = grids[ext] if idx.numel() == n else grids[ext][idx]
         res = _sample(src[idx] if pairs else src, grid, pairs)
         shape = [-1 if i == dim else 1 for i in range(res.ndim)]

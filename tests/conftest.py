@@ -1,4 +1,4 @@
-"""Shared fixtures: the shipped digits classifier and a few test digits."""
+"""Fixtures shared across the test packages: the shipped digits classifier and its test digits."""
 
 from __future__ import annotations
 
