@@ -146,14 +146,18 @@ def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device
     gen = torch.Generator(device=device).manual_seed(0)
     label = torch.zeros(k, dtype=torch.long, device=device)
 
+    # the texture an attack optimises persists from step to step; each step starts with no
+    # gradient (what ``optimizer.zero_grad()`` leaves) and back-propagates a fresh one into it
+    x = rgb.clone().requires_grad_(True)
+
     def batched() -> torch.Tensor:
-        x = rgb.clone().requires_grad_(True)
+        x.grad = None
         images = pipe.render(x, pipe.sample(k, gen))[0]
         F.cross_entropy(model(images), label).backward()
         return x.grad  # type: ignore[return-value]
 
     def loop() -> torch.Tensor:
-        x = rgb.clone().requires_grad_(True)
+        x.grad = None
         params = pipe.sample(k, gen)
         for i in range(k):
             image = pipe.render(x, pipe.select(params, slice(i, i + 1)))[0]

@@ -11,6 +11,7 @@ counter-based generator of :mod:`physsim.eot.rng`, so params replay the same pic
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import torch
@@ -61,11 +62,21 @@ _TABLE: dict[str, dict[str, tuple]] = {
 }
 
 
+@lru_cache(maxsize=64)
+def _rows(names: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
+    """Every entry of the table for the kinds ``names``, as float tensors (len(names), ...)."""
+    return {key: torch.tensor([_TABLE[k][key] for k in names], dtype=torch.float32,
+                              device=device) for key in _TABLE[names[0]]}
+
+
 def _table(kinds: torch.Tensor, names: tuple[str, ...], key: str) -> torch.Tensor:
     """The ``key`` entry of each sample's kind, as a float tensor (n, ...)."""
-    rows = torch.tensor([_TABLE[k][key] for k in names], dtype=torch.float32,
-                        device=kinds.device)
-    return rows[kinds]
+    return _rows(names, kinds.device)[key][kinds]
+
+
+@lru_cache(maxsize=64)
+def _kind_index(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor([KINDS.index(k) for k in names], device=device)
 
 
 def _between(rng: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
@@ -93,7 +104,7 @@ def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]
     size_rng = _table(kinds, names, "size").view(n, 2, 1, 1)
     colour_rng = _table(kinds, names, "color").view(n, 2, 1, 3)
     return {
-        "kind": torch.tensor([KINDS.index(k) for k in names], device=dev)[kinds],
+        "kind": _kind_index(names, dev)[kinds],
         "top": colour("top"),
         "bottom": colour("bottom"),
         "angle": angle,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import ClassVar
 
 import torch
@@ -84,6 +85,14 @@ class Camera:
                              [0.0, 0.0, 1.0]], dtype=dtype, device=device)
 
 
+@lru_cache(maxsize=32)
+def _corner_points(texture_size: tuple[int, int], device: torch.device) -> torch.Tensor:
+    """(4, 3) homogeneous outer corners of a texture (pixel edges), float64."""
+    h, w = texture_size
+    return torch.tensor([[-0.5, -0.5, 1.0], [w - 0.5, -0.5, 1.0], [w - 0.5, h - 0.5, 1.0],
+                         [-0.5, h - 0.5, 1.0]], dtype=torch.float64, device=device)
+
+
 @dataclass(frozen=True)
 class Frame:
     """Where geometric transforms compose: a map from texture pixels into some frame's pixels.
@@ -124,10 +133,7 @@ class Frame:
 
     def corners(self) -> torch.Tensor:
         """(n, 4, 2) the texture's outer corners (pixel edges) in this frame's coordinates."""
-        h, w = self.texture_size
-        pts = torch.tensor([[-0.5, -0.5, 1.0], [w - 0.5, -0.5, 1.0], [w - 0.5, h - 0.5, 1.0],
-                            [-0.5, h - 0.5, 1.0]], dtype=torch.float64, device=self.matrix.device)
-        p = pts @ self.matrix.transpose(1, 2)
+        p = _corner_points(self.texture_size, self.matrix.device) @ self.matrix.transpose(1, 2)
         return p[..., :2] / p[..., 2:]
 
 

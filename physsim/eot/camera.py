@@ -10,22 +10,38 @@ right edge towards the camera, positive pitch tilts its bottom edge away from it
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Annotated
 
 import torch
 from pydantic import Field
 
-from physsim.eot.base import Frame, GeometricTransform, Params
+from physsim.eot.base import Camera, Frame, GeometricTransform, Params
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.options import Options
 
 
-def _rot(axis: str, rad: torch.Tensor) -> torch.Tensor:
+def _rots(rad: torch.Tensor) -> torch.Tensor:
+    """(n, 3, 3, 3): rotations about z, y and x by ``rad`` (n, 3) (roll, yaw, pitch), in one
+    batch: the cosines and sines of all three angles come from one call each."""
     c, s = torch.cos(rad), torch.sin(rad)
-    o, z = torch.ones_like(c), torch.zeros_like(c)
-    rows = {"x": [o, z, z, z, c, -s, z, s, c], "y": [c, z, s, z, o, z, -s, z, c],
-            "z": [c, -s, z, s, c, z, z, z, o]}[axis]
-    return torch.stack(rows, -1).view(-1, 3, 3)
+    o, z, ns = torch.ones_like(c), torch.zeros_like(c), -s
+    # the nine entries of each matrix, row-major, from the (n,) columns of its angle
+    cz, cy, cx = c.unbind(1)
+    sz, sy, sx = s.unbind(1)
+    nz, ny, nx = ns.unbind(1)
+    oo, zz = o[:, 0], z[:, 0]
+    return torch.stack([
+        torch.stack([cz, nz, zz, sz, cz, zz, zz, zz, oo], -1),
+        torch.stack([cy, zz, sy, zz, oo, zz, ny, zz, cy], -1),
+        torch.stack([oo, zz, zz, zz, cx, nx, zz, sx, cx], -1)], 1).view(-1, 3, 3, 3)
+
+
+@lru_cache(maxsize=32)
+def _intrinsics(camera: Camera, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The camera's K (3, 3) and the transpose of its inverse, float64, made once per device."""
+    k = camera.intrinsics(torch.float64, device)
+    return k, torch.linalg.inv(k).T
 
 
 def _towards(d: torch.Tensor) -> torch.Tensor:
@@ -52,16 +68,15 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
     """
     dt, dev = torch.float64, frame.matrix.device
     cam = frame.camera
-    k = cam.intrinsics(dt, dev)
+    k, k_inv_t = _intrinsics(cam, dev)
     w, h = cam.resolution
     pix = torch.stack([(w - 1) / 2 + offset[:, 0].double() * w / 2,
                        (h - 1) / 2 + offset[:, 1].double() * h / 2,
                        torch.ones_like(distance_m, dtype=dt)], -1)
-    ray = pix @ torch.linalg.inv(k).T
+    ray = pix @ k_inv_t
     ray = ray / ray.norm(dim=1, keepdim=True)
-    rad = torch.deg2rad
-    rot = _towards(ray) @ _rot("z", rad(roll_deg.double())) @ _rot("y", rad(yaw_deg.double())) \
-        @ _rot("x", rad(pitch_deg.double()))
+    r = _rots(torch.deg2rad(torch.stack([roll_deg, yaw_deg, pitch_deg], -1).double()))
+    rot = _towards(ray) @ r[:, 0] @ r[:, 1] @ r[:, 2]
     t = ray * distance_m.double().view(-1, 1)
     th, tw = frame.texture_size
     wm, hm = frame.size_mm[:, 0] / 1000.0, frame.size_mm[:, 1] / 1000.0

@@ -16,6 +16,7 @@ same.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated, Literal
 
 import torch
@@ -36,9 +37,12 @@ _RGB_TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.4186
 _YCC_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
 
 
+@lru_cache(maxsize=16)
 def dct_basis(dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     """(64, 64) orthonormal 2-D DCT-II of an 8x8 block: row 8 u + v is the basis image (u, v)
-    (u the vertical frequency), column 8 y + x the pixel; its transpose is the inverse."""
+    (u the vertical frequency), column 8 y + x the pixel; its transpose is the inverse.
+
+    Cached per dtype and device (every EOT step uses it): do not modify the result in place."""
     x = torch.arange(8, dtype=torch.float64)
     u = x.view(-1, 1)
     d = torch.cos((2 * x + 1) * u * math.pi / 16) * torch.where(u == 0, math.sqrt(1 / 8),
@@ -46,15 +50,24 @@ def dct_basis(dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     return torch.kron(d, d).to(dtype=dtype, device=device)
 
 
+@lru_cache(maxsize=16)
+def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """The codec's fixed tensors on one device: base tables (2, 64) in float64, RGB -> YCbCr
+    (3, 3) scaled to 255 and its offset (3,), the chroma part of YCbCr -> RGB (3, 2)."""
+    tables = torch.tensor([_LUMA, _CHROMA], dtype=torch.float64, device=device)
+    fwd = torch.tensor(_RGB_TO_YCC, dtype=dtype, device=device) * 255
+    offset = torch.tensor([-128.0, 0.0, 0.0], dtype=dtype, device=device)
+    mix = torch.tensor(_YCC_TO_RGB, dtype=dtype, device=device)[:, 1:].contiguous()
+    return tables, fwd, offset, mix
+
+
 def quant_tables(quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(n,) qualities in [1, 100] -> luma and chroma tables (n, 64), as libjpeg scales them."""
     q = quality.double().clamp(1, 100)
-    scale = torch.where(q < 50, 5000 / q, 200 - 2 * q).view(-1, 1)
-    out = []
-    for base in (_LUMA, _CHROMA):
-        t = torch.tensor(base, dtype=torch.float64, device=quality.device)
-        out.append(torch.floor((t * scale + 50) / 100).clamp(1, 255))
-    return out[0], out[1]
+    scale = torch.where(q < 50, 5000 / q, 200 - 2 * q).view(-1, 1, 1)
+    base = _constants(torch.float64, quality.device)[0]
+    out = torch.floor((base * scale + 50) / 100).clamp(1, 255)
+    return out[:, 0], out[:, 1]
 
 
 def _round(x: torch.Tensor) -> torch.Tensor:
@@ -79,9 +92,9 @@ def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """Encode and decode images (n, 3, H, W) in [0, 1] at per-sample ``quality`` (n,)."""
     n, _, h, w = images.shape
     dt, dev = images.dtype, images.device
+    _, fwd, offset, ycc_to_rgb = _constants(dt, dev)
     # RGB in [0, 1] -> level-shifted YCbCr in [-128, 128): the 255 scale folded into the matrix
-    fwd = torch.tensor(_RGB_TO_YCC, dtype=dt, device=dev) * 255
-    ycc = mix_channels(images, fwd, torch.tensor([-128.0, 0.0, 0.0], dtype=dt, device=dev))
+    ycc = mix_channels(images, fwd, offset)
     # libjpeg fills partial MCUs (16 x 16 with 4:2:0) by repeating the edge pixels
     ph, pw = (-h) % 16, (-w) % 16
     if ph or pw:
@@ -92,7 +105,7 @@ def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     chroma = _codec_plane(F.avg_pool2d(ycc[:, 1:], 2), chroma_t, basis)
     chroma = F.interpolate(chroma, scale_factor=2, mode="bilinear", align_corners=False)
     # every RGB channel is Y plus a mix of the chroma: (Y + M chroma) / 255 in one product
-    mix = torch.tensor(_YCC_TO_RGB, dtype=dt, device=dev)[:, 1:].expand(n, 3, 2)
+    mix = ycc_to_rgb.expand(n, 3, 2)
     hw = y.shape[-2] * y.shape[-1]
     rgb = torch.baddbmm(y.reshape(n, 1, hw).expand(n, 3, hw), mix, chroma.reshape(n, 2, hw),
                         beta=1 / 255, alpha=1 / 255)

@@ -10,6 +10,7 @@ The tone stage (contrast about mid-grey, then a gamma) models the camera's varyi
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 from typing import Annotated
 
 import torch
@@ -32,16 +33,25 @@ def kelvin_to_gain(kelvin: torch.Tensor) -> torch.Tensor:
     Planck's law at three representative wavelengths, normalised to unit luminance: a 3500 K
     lamp tints the object orange, 7500 K shade tints it blue.
     """
-    lam = torch.tensor(_WAVELENGTHS_NM, dtype=torch.float64, device=kelvin.device) * 1e-9
-    c2 = 1.4387769e-2  # h c / k_B, metre kelvin
-
-    def planck(t: torch.Tensor) -> torch.Tensor:
-        return 1.0 / (lam**5 * torch.expm1(c2 / (lam * t.view(-1, 1))))
-
-    rel = planck(kelvin.double()) / planck(torch.tensor([6500.0], device=kelvin.device,
-                                                         dtype=torch.float64))
-    luma = torch.tensor(_LUMA, dtype=torch.float64, device=kelvin.device)
+    lam, daylight, luma = _planck_constants(kelvin.device)
+    rel = _planck(lam, kelvin.double()) / daylight
     return (rel / (rel * luma).sum(1, keepdim=True)).to(kelvin.dtype)
+
+
+_C2 = 1.4387769e-2  # h c / k_B, metre kelvin
+
+
+def _planck(lam: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Planck's law up to a constant factor, at wavelengths ``lam`` (m) and temperatures t."""
+    return 1.0 / (lam**5 * torch.expm1(_C2 / (lam * t.view(-1, 1))))
+
+
+@lru_cache(maxsize=8)
+def _planck_constants(device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Float64 wavelengths (3,), Planck's law at 6500 K there (1, 3), and the luma weights."""
+    lam = torch.tensor(_WAVELENGTHS_NM, dtype=torch.float64, device=device) * 1e-9
+    daylight = _planck(lam, torch.tensor([6500.0], device=device, dtype=torch.float64))
+    return lam, daylight, torch.tensor(_LUMA, dtype=torch.float64, device=device)
 
 
 def shading(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:

@@ -181,13 +181,17 @@ def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
     lod = lod.clamp(0, level_count(size) - 1)
     lo = lod.floor()
     frac = lod - lo
-    plan = []
-    for level in sorted({int(v) for v in torch.cat([lo, lo[frac > 0] + 1]).tolist()}):
-        use = (lo == level) | ((lo + 1 == level) & (frac > 0))
-        idx = use.nonzero().view(-1)
-        wgt = torch.where(lo[idx] == level, 1 - frac[idx], frac[idx])
-        plan.append((level, idx, wgt))
-    return plan
+    # the assignment is a few numbers per sample: worked out in Python from one transfer
+    members: dict[int, tuple[list[int], list[float]]] = {}
+    for i, (low, f) in enumerate(torch.stack([lo, frac], 1).tolist()):
+        members.setdefault(int(low), ([], []))[0].append(i)
+        members[int(low)][1].append(1 - f)
+        if f > 0:
+            members.setdefault(int(low) + 1, ([], []))[0].append(i)
+            members[int(low) + 1][1].append(f)
+    return [(level, torch.tensor(members[level][0], device=dev),
+             torch.tensor(members[level][1], dtype=torch.float64, device=dev))
+            for level in sorted(members)]
 
 
 def warp(texture: torch.Tensor, matrix: torch.Tensor,
