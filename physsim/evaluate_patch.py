@@ -60,6 +60,7 @@ def evaluate_patch(sc: Scenario, steps: int | None = None) -> RunResult:
         hit = _logits(sc, pr.place(patch, params), params).argmax(-1) == target
         true = pr.labels[i]
         per_class.append({"object": name, "label": sc.classifier.labels[true], "n": draws,
+                          "patch_size": float(pr.sizes[i]),
                           "success_rate": hit.float().mean().item(),
                           "clean_accuracy": (clean == true).float().mean().item()})
     sources = [c for c in per_class if c["label"] != sc.classifier.labels[target]]

@@ -50,7 +50,8 @@ class PatchRenderer:
         textures: (N, 4, T, T) square RGBA textures of the objects (see :func:`square_textures`).
         size_mm: (N, 2) physical size of each square texture.
         mask: (1, 1, P, P) the patch's shape.
-        size: the patch's side (diameter) as a fraction of the object's side.
+        size: the patch's side (diameter) as a fraction of the object's side: one number, or
+            (N,) one per object (see :func:`face_area_sizes`).
         scale: (low, high) random scale factor of the patch.
         position: the largest offset of the patch centre from the object centre, as a fraction
             of the object's half-side.
@@ -60,14 +61,15 @@ class PatchRenderer:
     """
 
     def __init__(self, pipeline: Any, textures: torch.Tensor, size_mm: torch.Tensor,
-                 mask: torch.Tensor, size: float, scale: tuple[float, float],
+                 mask: torch.Tensor, size: float | torch.Tensor, scale: tuple[float, float],
                  position: float, rotation_deg: tuple[float, float], labels: list[int],
                  objects: list[int] | None = None) -> None:
         self.pipeline = pipeline
         self.textures = textures
         self.size_mm = size_mm
         self.mask = mask
-        self.size = size
+        self.sizes = torch.as_tensor(size, dtype=textures.dtype,
+                                     device=textures.device).expand(len(textures)).clone()
         self.scale = scale
         self.position = position
         self.rotation_deg = rotation_deg
@@ -99,7 +101,7 @@ class PatchRenderer:
         tex = self.textures.to(patch)[obj]
         n = tex.shape[0]
         theta = torch.deg2rad(params["rotation_deg"].to(patch))
-        half = (self.size * params["scale"].to(patch)).clamp(min=1e-3)
+        half = (self.sizes.to(patch)[obj] * params["scale"].to(patch)).clamp(min=1e-3)
         cos, sin = torch.cos(theta) / half, torch.sin(theta) / half
         c = params["center"].to(patch)
         # patch coords q = R(-theta) (p - c) / half, for texture coords p in [-1, 1]
@@ -122,9 +124,26 @@ class PatchRenderer:
         return torch.stack(outs)
 
     def area_fraction(self) -> float:
-        """The patch's largest area (at the top of the scale range) as a fraction of the
-        smallest object face it is put on (an upper bound: a patch over an edge shows less)."""
+        """The patch's largest area (at the top of the scale range) as a fraction of the face
+        it is put on, on the object where that fraction is largest (an upper bound: a patch
+        over an edge shows less)."""
         side = self.textures.shape[-1]
-        patch_px = self.mask.mean().item() * (self.size * self.scale[1] * side) ** 2
-        face = self.textures[self.objects, 3].flatten(1).sum(1)
-        return float(patch_px / face.min())
+        objs = self.objects.to(self.textures.device)
+        patch_px = self.mask.mean().item() * (self.sizes[objs] * self.scale[1] * side) ** 2
+        face = self.textures[objs, 3].flatten(1).sum(1)
+        return float((patch_px / face).max())
+
+
+def face_area_sizes(textures: torch.Tensor, mask: torch.Tensor, area: float,
+                    scale_high: float) -> torch.Tensor:
+    """(N,) patch sides (fractions of each object's side) at which the patch, at the top of its
+    scale range, covers ``area`` of each object's face.
+
+    Args:
+        textures: (N, 4, T, T) square RGBA textures (see :func:`square_textures`).
+        mask: (1, 1, P, P) the patch's shape.
+        area: the share of each face to cover.
+        scale_high: the largest random scale factor of the patch.
+    """
+    face = textures[:, 3].flatten(1).mean(1)  # the face's share of the square
+    return torch.sqrt(area * face / (mask.mean() * scale_high**2))

@@ -120,7 +120,7 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
         _object_files(work, sc, result)
     elif result.artefact is not None and sc.patch is not None:
         # the patch prints at its size on the first object (e.g. 20% of a 750 mm sign)
-        side_mm = float(sc.patch.size_mm[0, 0]) * sc.patch.size
+        side_mm = float(sc.patch.size_mm[0, 0] * sc.patch.sizes[0])
         save_png(work / "artefact.png", torch.cat([result.artefact.cpu(), sc.patch.mask[0].cpu()]),
                  result.artefact.shape[-1] / (side_mm / MM_PER_INCH))
         rundir.write_json(work / "object.json", {"name": "patch", "label": m["target_class"],

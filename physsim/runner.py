@@ -103,7 +103,7 @@ def _build_object(scene: Scene, device: torch.device) -> tuple[ObjectTexture, to
 
 
 def _build_patch(scene: Scene, classifier: Classifier, device: torch.device) -> Any:
-    from physsim.patch import PatchRenderer, shape_mask, square_textures
+    from physsim.patch import PatchRenderer, face_area_sizes, shape_mask, square_textures
     from physsim.plugins import lookup
 
     spec = scene.patch
@@ -116,8 +116,10 @@ def _build_patch(scene: Scene, classifier: Classifier, device: torch.device) -> 
     sides = torch.tensor([max(o.size_mm) for o in objs], device=device)
     pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
                     size_mm=(float(sides[0]), float(sides[0])), device=device)
-    return PatchRenderer(pipe, textures, sides.view(-1, 1).expand(-1, 2),
-                         shape_mask(spec.shape, spec.resolution).to(device), spec.size,
+    mask = shape_mask(spec.shape, spec.resolution).to(device)
+    size = (spec.size if spec.face_area is None
+            else face_area_sizes(textures, mask, spec.face_area, spec.scale[1]))
+    return PatchRenderer(pipe, textures, sides.view(-1, 1).expand(-1, 2), mask, size,
                          spec.scale, spec.position, spec.rotation_deg, labels)
 
 

@@ -87,6 +87,9 @@ class PatchSpec(Strict):
     objects: list[str] = Field(min_length=1, description="registered object names")
     shape: Literal["circle", "square"] = "circle"
     size: float = Field(0.3, gt=0, le=1, description="patch side / object side")
+    face_area: float | None = Field(
+        None, gt=0, le=1, description="instead of size: the patch's largest area (at the top "
+        "of the scale range) as a fraction of each object's face; each object gets its own side")
     scale: tuple[float, float] = (0.9, 1.1)
     position: float = Field(0.25, ge=0, le=1, description="largest centre offset / half-side")
     rotation_deg: tuple[float, float] = (-30.0, 30.0)
@@ -97,6 +100,8 @@ class PatchSpec(Strict):
     def _ranges(self) -> PatchSpec:
         if not 0 < self.scale[0] <= self.scale[1]:
             raise ValueError(f"scale must be 0 < low <= high, got {list(self.scale)}")
+        if self.face_area is not None and "size" in self.model_fields_set:
+            raise ValueError("give size or face_area, not both")
         return self
 
 

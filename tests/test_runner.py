@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from click.testing import CliRunner
 from PIL import Image
@@ -19,7 +20,8 @@ from physsim.cli import cli
 from physsim.errors import UserError
 from physsim.hookspecs import hookimpl
 from physsim.plugins import pm
-from physsim.runner import run_scene
+from physsim.runner import build_scenario, run_scene
+from physsim.scene import parse_scene
 
 EOT = {"samples": 4, "camera": {"fov_deg": 50, "resolution": [640, 480]},
        "transforms": [{"pose": {"distance_m": [1.0, 4.0], "yaw_deg": [-30, 30]}},
@@ -197,6 +199,26 @@ def test_patch_run_reports_per_class_success(tmp_path: Path) -> None:
     patch = np.asarray(Image.open(run / "artefact.png"))
     assert patch.shape == (8, 8, 4) and patch[0, 0, 3] == 0 and patch[4, 4, 3] == 255
     assert "Success per source class" in (run / "report.html").read_text()
+
+
+def test_patch_sized_by_face_area_covers_that_share_of_every_face(tmp_path: Path) -> None:
+    scene = {**PATCH, "patch": {"objects": ["toy_disc", "toy_square"], "face_area": 0.1,
+                                "resolution": 8, "texture_px": 32}}
+    sc = build_scenario(parse_scene(scene, "toy"))
+    pr = sc.patch
+    # put a white and a black patch on both objects, centred, at the top of the scale range:
+    # their difference is how much of each texel the patch covers
+    params = {"object": torch.tensor([0, 1]), "scale": torch.full((2,), 1.1),
+              "rotation_deg": torch.zeros(2), "center": torch.zeros(2, 2)}
+    white, black = (pr.place(torch.full((3, 8, 8), v), params) for v in (1.0, 0.0))
+    covered = (white - black)[:, 0].flatten(1).sum(1) / pr.textures[:, 3].flatten(1).sum(1)
+    assert covered.tolist() == pytest.approx([0.1, 0.1], rel=0.1)
+    assert pr.sizes[0] < pr.sizes[1]  # a disc has less face than a square: a smaller patch
+    assert pr.area_fraction() == pytest.approx(0.1, rel=0.02)
+    run = run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["perturbation_area_fraction"] == pytest.approx(0.1, rel=0.02)
+    assert [c["patch_size"] for c in m["per_class"]] == pytest.approx(pr.sizes.tolist())
 
 
 def test_printed_photo_reports_destruction_rates(tmp_path: Path) -> None:

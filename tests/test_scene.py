@@ -53,6 +53,9 @@ def test_valid_scene_loads(tmp_path: Path) -> None:
         ({"evaluation": {"grid": {"yaw_deg": [95.0]}}}, "face away"),
         ({"object": {"name": "stop_sign"}}, "exactly one of `object`"),
         ({"data": None, "patch": {"objects": []}}, "patch.objects"),
+        ({"data": None, "patch": {"objects": ["a"], "size": 0.2, "face_area": 0.1}},
+         "patch: .*give size or face_area, not both"),
+        ({"data": None, "patch": {"objects": ["a"], "face_area": 1.5}}, "patch.face_area"),
     ],
 )
 def test_bad_scene_is_one_line_naming_file_and_field(tmp_path: Path, patch: dict,

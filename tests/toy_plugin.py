@@ -53,6 +53,20 @@ class ToyDisc(PhysicalObject):
                              self.label, self.name)
 
 
+class ToySquare(PhysicalObject):
+    """A 300 mm opaque square, green, 64 px: a face of a different share of its square."""
+
+    name = "toy_square"
+    label = "class1"
+    size_mm = (300.0, 300.0)
+
+    def load(self) -> ObjectTexture:
+        rgb = torch.zeros(3, 64, 64)
+        rgb[1] = 0.6
+        alpha = torch.ones(1, 64, 64)
+        return ObjectTexture(torch.cat([rgb, alpha]), alpha, self.size_mm, self.label, self.name)
+
+
 class _Plugin:
     @hookimpl
     def register_classifiers(self, register: Callable[[type[Classifier]], None]) -> None:
@@ -61,6 +75,7 @@ class _Plugin:
     @hookimpl
     def register_objects(self, register: Callable[[type[PhysicalObject]], None]) -> None:
         register(ToyDisc)
+        register(ToySquare)
 
 
 @contextmanager
