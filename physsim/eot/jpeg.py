@@ -50,22 +50,28 @@ def dct_basis(dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
     return torch.kron(d, d).to(dtype=dtype, device=device)
 
 
+@lru_cache(maxsize=8)
+def _base_tables(device: torch.device) -> torch.Tensor:
+    """The Annex K luma and chroma tables (2, 64), float64, made once per device."""
+    return torch.tensor([_LUMA, _CHROMA], dtype=torch.float64, device=device)
+
+
 @lru_cache(maxsize=16)
-def _constants(dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, ...]:
-    """The codec's fixed tensors on one device: base tables (2, 64) in float64, RGB -> YCbCr
-    (3, 3) scaled to 255 and its offset (3,), the chroma part of YCbCr -> RGB (3, 2)."""
-    tables = torch.tensor([_LUMA, _CHROMA], dtype=torch.float64, device=device)
+def _colour_matrices(dtype: torch.dtype, device: torch.device
+                     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """RGB -> YCbCr (3, 3) scaled to 255, its offset (3,), and the chroma part of
+    YCbCr -> RGB (3, 2), made once per dtype and device."""
     fwd = torch.tensor(_RGB_TO_YCC, dtype=dtype, device=device) * 255
     offset = torch.tensor([-128.0, 0.0, 0.0], dtype=dtype, device=device)
     mix = torch.tensor(_YCC_TO_RGB, dtype=dtype, device=device)[:, 1:].contiguous()
-    return tables, fwd, offset, mix
+    return fwd, offset, mix
 
 
 def quant_tables(quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(n,) qualities in [1, 100] -> luma and chroma tables (n, 64), as libjpeg scales them."""
     q = quality.double().clamp(1, 100)
     scale = torch.where(q < 50, 5000 / q, 200 - 2 * q).view(-1, 1, 1)
-    base = _constants(torch.float64, quality.device)[0]
+    base = _base_tables(quality.device)
     out = torch.floor((base * scale + 50) / 100).clamp(1, 255)
     return out[:, 0], out[:, 1]
 
@@ -92,7 +98,7 @@ def jpeg(images: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:
     """Encode and decode images (n, 3, H, W) in [0, 1] at per-sample ``quality`` (n,)."""
     n, _, h, w = images.shape
     dt, dev = images.dtype, images.device
-    _, fwd, offset, ycc_to_rgb = _constants(dt, dev)
+    fwd, offset, ycc_to_rgb = _colour_matrices(dt, dev)
     # RGB in [0, 1] -> level-shifted YCbCr in [-128, 128): the 255 scale folded into the matrix
     ycc = mix_channels(images, fwd, offset)
     # libjpeg fills partial MCUs (16 x 16 with 4:2:0) by repeating the edge pixels

@@ -181,17 +181,17 @@ def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
     lod = lod.clamp(0, level_count(size) - 1)
     lo = lod.floor()
     frac = lod - lo
-    # the assignment is a few numbers per sample: worked out in Python from one transfer
-    members: dict[int, tuple[list[int], list[float]]] = {}
-    for i, (low, f) in enumerate(torch.stack([lo, frac], 1).tolist()):
-        members.setdefault(int(low), ([], []))[0].append(i)
-        members[int(low)][1].append(1 - f)
-        if f > 0:
-            members.setdefault(int(low) + 1, ([], []))[0].append(i)
-            members[int(low) + 1][1].append(f)
-    return [(level, torch.tensor(members[level][0], device=dev),
-             torch.tensor(members[level][1], dtype=torch.float64, device=dev))
-            for level in sorted(members)]
+    # every (sample, level) pair as one entry, ordered by level then sample: one transfer tells
+    # where each level's entries start
+    has = frac > 0
+    samples = torch.arange(n, device=dev)
+    level = torch.cat([lo, lo[has] + 1]).long()
+    index = torch.cat([samples, samples[has]])
+    weight = torch.cat([1 - frac, frac[has]])
+    order = torch.argsort(level * n + index)
+    levels, counts = torch.unique_consecutive(level[order], return_counts=True)
+    found, sizes = torch.stack([levels, counts]).tolist()
+    return list(zip(found, index[order].split(sizes), weight[order].split(sizes), strict=True))
 
 
 def warp(texture: torch.Tensor, matrix: torch.Tensor,

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from eot_textures import make_texture
 
-from physsim.eot.warp import build_pyramid, footprint_lod, premultiplied_pyramid, warp
+from physsim.eot.warp import _plan, build_pyramid, footprint_lod, premultiplied_pyramid, warp
 
 
 def _homography() -> np.ndarray:
@@ -44,6 +44,26 @@ def test_footprint_follows_scale_and_foreshortening() -> None:
     # a plane turned by 60 degrees is shrunk by cos 60 = 1/2 along one axis: one level more
     squeezed = torch.diag(torch.tensor([0.0625, 0.125, 1.0], dtype=torch.float64))[None]
     assert abs(footprint_lod(squeezed, (64, 64)).item() - 4.0) < 1e-9
+
+
+def test_plan_blends_the_two_levels_around_each_footprint() -> None:
+    # scales 1/8, 1/6, 1/4, 1/8 and 1/1000 (beyond the last level of a 64 px texture)
+    scales = [0.125, 1 / 6, 0.25, 0.125, 0.001]
+    m = torch.stack([torch.diag(torch.tensor([s, s, 1.0], dtype=torch.float64))
+                     for s in scales])
+    plan = _plan(m, (64, 64), True, None)
+    lod = math.log2(6)  # the 1/6 view lies between levels 2 and 3
+    got = {level: (idx.tolist(), wgt.tolist()) for level, idx, wgt in plan}
+    assert list(got) == [2, 3, 6]
+    assert got[2][0] == [1, 2]
+    assert got[2][1] == pytest.approx([3 - lod, 1.0])
+    assert got[3][0] == [0, 1, 3]
+    assert got[3][1] == pytest.approx([1.0, lod - 2, 1.0])
+    assert got[6] == ([4], [1.0])  # clamped to the 1 px level, no blend beyond it
+    total = torch.zeros(len(scales), dtype=torch.float64)
+    for _, idx, wgt in plan:
+        total.index_add_(0, idx, wgt)
+    assert torch.allclose(total, torch.ones_like(total))
 
 
 def test_shared_and_paired_warps_agree() -> None:
