@@ -106,9 +106,14 @@ def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
     return uv / z.unsqueeze(-1)
 
 
+#: The most elements of the premultiplied product formed at once (256 K floats: 1 MB).
+_BAND_ELEMENTS = 1 << 18
+
+
 class _PremultipliedPool(torch.autograd.Function):
-    """avg_pool2d(rgb * alpha, k) for sizes divisible by k, without the full-size product in
-    the backward pass: the gradient is written once, as one broadcast product."""
+    """avg_pool2d(rgb * alpha, k) for sizes divisible by k, without a full-size product: the
+    forward pass forms it a band of rows at a time, the backward pass writes the gradient once,
+    as one broadcast product."""
 
     @staticmethod
     def forward(ctx: Any, rgb: torch.Tensor, alpha: torch.Tensor, k: int) -> torch.Tensor:
@@ -116,8 +121,17 @@ class _PremultipliedPool(torch.autograd.Function):
         ctx.k = k
         t, c, hk, wk = rgb.shape
         h, w = hk // k, wk // k
-        boxes = rgb.reshape(t, c, h, k, w, k) * alpha.reshape(-1, 1, h, k, w, k)
-        return boxes.sum((3, 5)) / (k * k)
+        rgb_boxes = rgb.reshape(t, c, h, k, w, k)
+        alpha_boxes = alpha.reshape(-1, 1, h, k, w, k)
+        # the product in bands of box rows: each band's product stays in the cache, and no
+        # texture-sized temporary is allocated (on a machine where the allocator hands a large
+        # freed block back to the system, that is a page fault per 4 KB on every step)
+        rows = max(1, _BAND_ELEMENTS // (t * c * k * wk))
+        out = rgb.new_empty(t, c, h, w)
+        for i in range(0, h, rows):
+            band = rgb_boxes[:, :, i:i + rows] * alpha_boxes[:, :, i:i + rows]
+            torch.sum(band, (3, 5), out=out[:, :, i:i + rows])
+        return out.div_(k * k)
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor
@@ -125,10 +139,12 @@ class _PremultipliedPool(torch.autograd.Function):
         rgb, alpha = ctx.saved_tensors
         k: int = ctx.k
         t, c, h, w = grad.shape
-        g = (grad / (k * k)).reshape(t, c, h, 1, w, 1)
+        # each box's gradient repeated along its row first (a k-th of the texture's size), so
+        # that the full-size product runs over whole texture rows rather than k-texel pieces
+        g = (grad / (k * k)).unsqueeze(-1).expand(t, c, h, w, k).reshape(t, c, h, 1, w * k)
 
         def boxes(x: torch.Tensor) -> torch.Tensor:
-            return x.reshape(x.shape[0], x.shape[1], h, k, w, k)
+            return x.reshape(x.shape[0], x.shape[1], h, k, w * k)
 
         grad_rgb = grad_alpha = None
         if ctx.needs_input_grad[0]:

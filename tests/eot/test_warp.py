@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from eot_textures import make_texture
 
+import physsim.eot.warp as warp_module
 from physsim.eot.warp import _plan, build_pyramid, footprint_lod, premultiplied_pyramid, warp
 
 
@@ -86,6 +87,14 @@ def test_pyramid_levels_are_box_averages() -> None:
     assert levels[3].shape[-2:] == (4, 3)
 
 
+@pytest.fixture(params=["one band", "a band per box row"])
+def bands(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The premultiplied product formed all at once, or one row of boxes at a time."""
+    if request.param != "one band":
+        monkeypatch.setattr(warp_module, "_BAND_ELEMENTS", 1)
+
+
+@pytest.mark.usefixtures("bands")
 @pytest.mark.parametrize(("size", "first"), [((32, 24), 0), ((32, 24), 2), ((30, 22), 2)])
 def test_premultiplied_pyramid_equals_the_pyramid_of_the_product(
         size: tuple[int, int], first: int) -> None:
@@ -100,6 +109,7 @@ def test_premultiplied_pyramid_equals_the_pyramid_of_the_product(
             torch.testing.assert_close(levels[i], want[i])
 
 
+@pytest.mark.usefixtures("bands")
 def test_premultiplied_pyramid_gradients() -> None:
     g = torch.Generator().manual_seed(6)
     rgb = torch.rand(2, 3, 16, 8, generator=g, dtype=torch.float64, requires_grad=True)
