@@ -69,6 +69,9 @@ class PhyssimGroup(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, debug: bool) -> None:
     """Simulate physical adversarial attacks on image classifiers."""
+    from physsim.allocator import retain_freed_memory
+
+    retain_freed_memory()  # every step reuses its memory (PHYSSIM_MALLOC=system: off)
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
 

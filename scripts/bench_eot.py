@@ -23,6 +23,11 @@ Models: a LISA-CNN-sized network at 32x32 (Eykholt et al. 2018: conv 64@8x8/2, 1
 On a CPU shared with other jobs, add ``--threads 1``: with more threads than free cores, every
 small operation waits for a descheduled OpenMP thread, which distorts the ratios (the render is
 many small operations, the model a few large ones).
+
+Memory is kept for reuse between steps as the ``physsim`` command keeps it
+(:func:`physsim.allocator.retain_freed_memory`); ``--allocator system`` measures with the C
+library's defaults instead, under which a large freed block may go back to the system and be
+faulted in again on the next step (at 224 px, a large part of the difference).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from physsim.allocator import retain_freed_memory
 from physsim.classifier import Classifier
 from physsim.eot.pipeline import Pipeline
 
@@ -192,6 +198,9 @@ def main() -> None:
     ap.add_argument("--samples", type=int, nargs="+", default=[8, 32], metavar="K")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--allocator", choices=["retain", "system"], default="retain",
+                    help="retain: keep freed memory for reuse, as the physsim command does "
+                         "(physsim.allocator); system: the C library's defaults")
     ap.add_argument("--texture-px", type=int, default=512)
     ap.add_argument("--configs", nargs="+", default=["lisa_cnn@32", "resnet18@64",
                                                      "resnet18@224"])
@@ -199,6 +208,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    retained = args.allocator == "retain" and retain_freed_memory()
     device = torch.device(args.device)
     load_before = os.getloadavg()
     rows = []
@@ -209,6 +219,7 @@ def main() -> None:
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
+           "allocator": "retain" if retained else "system",
            "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
            "load_average_before": [round(v, 2) for v in load_before],
            "load_average_after": [round(v, 2) for v in os.getloadavg()],
