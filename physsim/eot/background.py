@@ -63,25 +63,49 @@ _TABLE: dict[str, dict[str, tuple]] = {
 
 
 @lru_cache(maxsize=64)
-def _rows(names: tuple[str, ...], device: torch.device) -> dict[str, torch.Tensor]:
-    """Every entry of the table for the kinds ``names``, as float tensors (len(names), ...)."""
-    return {key: torch.tensor([_TABLE[k][key] for k in names], dtype=torch.float32,
-                              device=device) for key in _TABLE[names[0]]}
+def _rows(names: tuple[str, ...], device: torch.device
+          ) -> tuple[torch.Tensor, torch.Tensor, dict[str, tuple[int, int]]]:
+    """The table for the kinds ``names`` as two float tensors (len(names), D), every entry's
+    low end and its span (high - low; single values: the value and 0) side by side, and where
+    each entry sits in them: ``{key: (start, stop)}``."""
+    low: list[torch.Tensor] = []
+    span: list[torch.Tensor] = []
+    where: dict[str, tuple[int, int]] = {}
+    start, k = 0, len(names)
+    for key in _TABLE[names[0]]:
+        # (K, 2, ...) for a (low, high) entry, (K, 1) for a single value
+        rng = torch.tensor([_TABLE[kind][key] for kind in names], dtype=torch.float32)
+        ranged = rng.shape[1] == 2
+        lo = (rng[:, 0] if ranged else rng).reshape(k, -1)
+        low.append(lo)
+        span.append((rng[:, 1] - rng[:, 0]).reshape(k, -1) if ranged else torch.zeros_like(lo))
+        where[key] = (start, start + lo.shape[1])
+        start += lo.shape[1]
+    return torch.cat(low, 1).to(device), torch.cat(span, 1).to(device), where
 
 
-def _table(kinds: torch.Tensor, names: tuple[str, ...], key: str) -> torch.Tensor:
-    """The ``key`` entry of each sample's kind, as a float tensor (n, ...)."""
-    return _rows(names, kinds.device)[key][kinds]
+class _Table:
+    """Each sample's row of the table: one lookup for all entries."""
+
+    def __init__(self, kinds: torch.Tensor, names: tuple[str, ...]) -> None:
+        low, span, self.where = _rows(names, kinds.device)
+        self.low, self.span = low[kinds], span[kinds]
+
+    def value(self, key: str) -> torch.Tensor:
+        """A single-valued entry (n, 1)."""
+        a, b = self.where[key]
+        return self.low[:, a:b]
+
+    def between(self, key: str, u: torch.Tensor, shape: tuple[int, ...] = (-1,)) -> torch.Tensor:
+        """low + (high - low) u for a (low, high) entry, its ends viewed as ``shape`` (the
+        sample first) to broadcast against u."""
+        a, b = self.where[key]
+        return self.low[:, a:b].reshape(shape) + self.span[:, a:b].reshape(shape) * u
 
 
 @lru_cache(maxsize=64)
 def _kind_index(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
     return torch.tensor([KINDS.index(k) for k in names], device=device)
-
-
-def _between(rng: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """rng (n, 2, ...) low/high, u uniforms shaped like one of them -> values between."""
-    return rng[:, 0] + (rng[:, 1] - rng[:, 0]) * u
 
 
 def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]) -> Params:
@@ -92,31 +116,30 @@ def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]
         return torch.rand(n, *shape, generator=generator, device=dev)
 
     kinds = torch.randint(0, len(names), (n,), generator=generator, device=dev)
-    grey = _table(kinds, names, "grey").view(n, 1) > 0
+    table = _Table(kinds, names)
+    grey = table.value("grey") > 0
 
     def colour(key: str) -> torch.Tensor:
         u = rand(3)
-        return _between(_table(kinds, names, key), torch.where(grey, u[:, :1], u))
+        return table.between(key, torch.where(grey, u[:, :1], u), (n, 3))
 
-    count = _between(_table(kinds, names, "count"), rand()).round()
+    count = table.between("count", rand()).round()
     present = (torch.arange(BLOBS, device=dev) < count.view(-1, 1)).float()
-    angle = torch.deg2rad(_between(_table(kinds, names, "angle"), rand()))
-    size_rng = _table(kinds, names, "size").view(n, 2, 1, 1)
-    colour_rng = _table(kinds, names, "color").view(n, 2, 1, 3)
+    angle = torch.deg2rad(table.between("angle", rand()))
     return {
         "kind": _kind_index(names, dev)[kinds],
         "top": colour("top"),
         "bottom": colour("bottom"),
         "angle": angle,
-        "coarse": _between(_table(kinds, names, "coarse"), rand()),
-        "fine": _between(_table(kinds, names, "fine"), rand()),
+        "coarse": table.between("coarse", rand()),
+        "fine": table.between("fine", rand()),
         "tint": 0.6 + 0.4 * rand(3),
         "blob_xy": rand(BLOBS, 2),
-        "blob_size": _between(size_rng, rand(BLOBS, 2)),
-        "blob_color": _between(colour_rng, rand(BLOBS, 3)),
+        "blob_size": table.between("size", rand(BLOBS, 2), (n, 1, 1)),
+        "blob_color": table.between("color", rand(BLOBS, 3), (n, 1, 3)),
         "blob_alpha": present * (0.7 + 0.3 * rand(BLOBS)),
-        "blob_round": (rand(BLOBS) < _table(kinds, names, "round")).float(),
-        "blob_soft": _between(_table(kinds, names, "soft").view(n, 2, 1), rand(BLOBS)),
+        "blob_round": (rand(BLOBS) < table.value("round")).float(),
+        "blob_soft": table.between("soft", rand(BLOBS), (n, 1)),
         "seed": draw_seeds(n, generator),
     }
 
