@@ -4,6 +4,7 @@ Usage::
 
     python scripts/train_sign_classifier.py --arch lisa_cnn|sign_resnet [--seed 0]
         [--out plugins/physsim_signs/weights] [--minutes 20] [--epochs E] [--train-size N]
+        [--occlusion 0.15]
 
 The training set is pre-rendered once in memory through the EOT engine (train split of
 :mod:`physsim_signs.dataset`, a wider range of conditions than the test split), then the network
@@ -49,10 +50,11 @@ def _shift(x: torch.Tensor, g: torch.Generator, pad: int) -> torch.Tensor:
     return F.pad(x, (pad,) * 4, mode="replicate")[..., dy:dy + h, dx:dx + w]
 
 
-def _render_u8(n: int, split: str, seed: int, size: tuple[int, int]) -> SignBatch:
+def _render_u8(n: int, split: str, seed: int, size: tuple[int, int],
+               occlusion: float = 0.15) -> SignBatch:
     """Render a split, keeping images as 8-bit (what a camera delivers; a quarter the memory)."""
     blocks = []
-    for b in iter_blocks(n, split, seed, size):
+    for b in iter_blocks(n, split, seed, size, occlusion=occlusion):
         blocks.append(replace(b, images=(b.images * 255).round().to(torch.uint8)))
     return SignBatch.cat(blocks)
 
@@ -107,12 +109,12 @@ def _fit(net: torch.nn.Module, data: SignBatch, val: SignBatch, recipe: dict[str
 
 
 def train(arch_name: str, seed: int, minutes: float, recipe: dict[str, float],
-          test_size: int) -> tuple[torch.nn.Module, dict[str, Any]]:
+          test_size: int, occlusion: float = 0.15) -> tuple[torch.nn.Module, dict[str, Any]]:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     arch = get_architecture(arch_name)
     start = time.perf_counter()
-    data = _render_u8(int(recipe["train_size"]), "train", seed, arch.input_size)
+    data = _render_u8(int(recipe["train_size"]), "train", seed, arch.input_size, occlusion)
     val = _render_u8(1000, "val", seed, arch.input_size)
     data_s = time.perf_counter() - start
     log.info("rendered %d train + %d val images in %.0f s", len(data.labels), len(val.labels),
@@ -132,7 +134,8 @@ def train(arch_name: str, seed: int, minutes: float, recipe: dict[str, float],
         "test_split": {"split": "test", "seed": seed}, "val_accuracy": fit.pop("val_accuracy"),
         "per_bin": report["per_bin"], "per_class": report["per_class"],
         "training": {**fit, "batch": recipe["batch"], "lr": recipe["lr"],
-                     "train_images": len(data.labels), "data_seconds": round(data_s, 1),
+                     "train_images": len(data.labels), "occlusion": occlusion,
+                     "data_seconds": round(data_s, 1),
                      "train_seconds": round(train_s, 1), "threads": torch.get_num_threads()},
         "parameters": sum(p.numel() for p in net.parameters()), "torch": torch.__version__,
     }
@@ -150,8 +153,11 @@ def train(arch_name: str, seed: int, minutes: float, recipe: dict[str, float],
               help="Override the recipe's number of training images.")
 @click.option("--test-size", type=click.IntRange(min=100), default=4000, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--occlusion", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+              help="Share of training images with a leafy occluder painted over the sign "
+                   "(the validation and test splits keep 0.15).")
 def main(arch: str, seed: int, out: Path, minutes: float, epochs: int | None,
-         train_size: int | None, test_size: int, threads: int) -> None:
+         train_size: int | None, test_size: int, threads: int, occlusion: float) -> None:
     """Train ARCH on rendered signs and write OUT/ARCH.pt and OUT/ARCH.json."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.set_num_threads(threads)
@@ -160,7 +166,7 @@ def main(arch: str, seed: int, out: Path, minutes: float, epochs: int | None,
         recipe["epochs"] = epochs
     if train_size is not None:
         recipe["train_size"] = train_size
-    net, meta = train(arch, seed, minutes, recipe, test_size)
+    net, meta = train(arch, seed, minutes, recipe, test_size, occlusion)
     written = save_weights(net.state_dict(), meta, out / f"{arch}.pt")
     click.echo(json.dumps({k: v for k, v in written.items() if k != "per_class"}, indent=2))
 
