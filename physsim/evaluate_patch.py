@@ -27,7 +27,10 @@ def attack_patch(sc: Scenario, steps: int | None, callback: Any) -> Any:
                                     samples=pr.pipeline.samples, chunk=pr.pipeline.chunk,
                                     generator=gen)
     p = pr.mask.shape[-1]
-    x0 = torch.rand(1, 3, p, p, generator=gen, device=sc.device)
+    # mid-grey: the attack optimises the patch's logits, and a random start in [0, 1] puts
+    # most of them where the sigmoid is flat (on sign_patch: 1.7% targeted success, 7.6% from
+    # grey, in the same 600 steps)
+    x0 = torch.full((1, 3, p, p), 0.5, device=sc.device)
     t = torch.tensor([target], device=sc.device)
     return attack.run(objective, x0, Goal("targeted", t, t), budget_of(spec, steps),
                       mask=pr.mask.expand(1, 3, p, p), generator=gen, callback=callback,
