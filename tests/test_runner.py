@@ -201,6 +201,16 @@ def test_patch_run_reports_per_class_success(tmp_path: Path) -> None:
     assert "Success per source class" in (run / "report.html").read_text()
 
 
+def test_patch_starts_mid_grey(tmp_path: Path) -> None:
+    # one Adam step moves each logit by about the learning rate: the patch stays near grey
+    attack = {**PATCH["attack"], "budget": {"eps": 1.0, "steps": 1}, "options": {"lr": 0.05}}
+    run = run_scene(write(tmp_path, {**PATCH, "attack": attack}), output=tmp_path / "run")
+    patch = np.asarray(Image.open(run / "artefact.png")).astype(float) / 255
+    inside = patch[..., 3] > 0
+    assert inside.sum() > 20
+    assert np.abs(patch[..., :3][inside] - 0.5).max() < 0.03
+
+
 def test_patch_sized_by_face_area_covers_that_share_of_every_face(tmp_path: Path) -> None:
     scene = {**PATCH, "patch": {"objects": ["toy_disc", "toy_square"], "face_area": 0.1,
                                 "resolution": 8, "texture_px": 32}}
