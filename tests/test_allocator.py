@@ -13,8 +13,11 @@ from click.testing import CliRunner
 import physsim.allocator
 from physsim.cli import cli
 
-glibc = pytest.mark.skipif(not sys.platform.startswith("linux")
-                           or platform.libc_ver()[0] != "glibc", reason="glibc only")
+_LIBC, _VERSION = platform.libc_ver()
+glibc = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or _LIBC != "glibc"
+    or tuple(int(p) for p in _VERSION.split(".")[:2]) < (2, 33),
+    reason="glibc 2.33 or later only (mallinfo2)")
 
 # In a fresh interpreter: is a 4 MB block served by its own mmap (the C library's default for
 # blocks over 128 KB) or from the heap? glibc's mallinfo2 counts the mmapped blocks.
