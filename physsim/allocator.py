@@ -21,6 +21,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+from functools import cache
 
 #: ``mallopt`` parameters (glibc's malloc.h)
 _M_TRIM_THRESHOLD = -1
@@ -30,30 +31,25 @@ MMAP_THRESHOLD = 32 << 20
 #: free heap kept at the top before it is handed back
 TRIM_THRESHOLD = 1 << 30
 
-_applied: list[bool] = []
 
-
+@cache
 def retain_freed_memory() -> bool:
     """Tell glibc's malloc to keep freed memory for reuse; True if it was (or already is) set.
 
     Does nothing (False) on other platforms and C libraries, or when the environment variable
-    ``PHYSSIM_MALLOC`` is ``system``.
+    ``PHYSSIM_MALLOC`` is ``system``. Runs once per process; later calls return the first
+    answer.
     """
-    if _applied:
-        return _applied[0]
-    ok = False
-    if os.environ.get("PHYSSIM_MALLOC", "").strip().lower() != "system" and \
-            sys.platform.startswith("linux"):
-        try:
-            # the C library's symbols, as already loaded into this process
-            mallopt = ctypes.CDLL(None).mallopt
-        except (OSError, AttributeError):  # no mallopt in this C library
-            mallopt = None
-        if mallopt is not None:
-            mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-            mallopt.restype = ctypes.c_int
-            # glibc returns 1 on success; musl's mallopt is a stub that returns 0
-            ok = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
-                bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-    _applied.append(ok)
-    return ok
+    if os.environ.get("PHYSSIM_MALLOC", "").strip().lower() == "system" or \
+            not sys.platform.startswith("linux"):
+        return False
+    try:
+        # the C library's symbols, as already loaded into this process
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # no mallopt in this C library
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    # glibc returns 1 on success; musl's mallopt is a stub that returns 0
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and \
+        bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))

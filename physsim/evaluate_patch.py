@@ -27,9 +27,8 @@ def attack_patch(sc: Scenario, steps: int | None, callback: Any) -> Any:
                                     samples=pr.pipeline.samples, chunk=pr.pipeline.chunk,
                                     generator=gen)
     p = pr.mask.shape[-1]
-    # mid-grey: the attack optimises the patch's logits, and a random start in [0, 1] puts
-    # most of them where the sigmoid is flat (on sign_patch: 1.7% targeted success, 7.6% from
-    # grey, in the same 600 steps)
+    # mid-grey: a random start in [0, 1] puts many of the patch's logits, which the attack
+    # optimises, where the sigmoid is flat (docs/scenes.md has what that cost on sign_patch)
     x0 = torch.full((1, 3, p, p), 0.5, device=sc.device)
     t = torch.tensor([target], device=sc.device)
     return attack.run(objective, x0, Goal("targeted", t, t), budget_of(spec, steps),

@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from physsim_models.architectures import get_architecture
 from physsim_models.weights import save_weights
 from physsim_signs.catalog import LABELS
-from physsim_signs.dataset import SignBatch, iter_blocks
+from physsim_signs.dataset import OCCLUSION, SignBatch, iter_blocks
 
 from physsim.classifier_eval import accuracy_report
 
@@ -51,7 +51,7 @@ def _shift(x: torch.Tensor, g: torch.Generator, pad: int) -> torch.Tensor:
 
 
 def _render_u8(n: int, split: str, seed: int, size: tuple[int, int],
-               occlusion: float = 0.15) -> SignBatch:
+               occlusion: float = OCCLUSION) -> SignBatch:
     """Render a split, keeping images as 8-bit (what a camera delivers; a quarter the memory)."""
     blocks = []
     for b in iter_blocks(n, split, seed, size, occlusion=occlusion):
@@ -109,7 +109,8 @@ def _fit(net: torch.nn.Module, data: SignBatch, val: SignBatch, recipe: dict[str
 
 
 def train(arch_name: str, seed: int, minutes: float, recipe: dict[str, float],
-          test_size: int, occlusion: float = 0.15) -> tuple[torch.nn.Module, dict[str, Any]]:
+          test_size: int, occlusion: float = OCCLUSION
+          ) -> tuple[torch.nn.Module, dict[str, Any]]:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
     arch = get_architecture(arch_name)
@@ -153,9 +154,9 @@ def train(arch_name: str, seed: int, minutes: float, recipe: dict[str, float],
               help="Override the recipe's number of training images.")
 @click.option("--test-size", type=click.IntRange(min=100), default=4000, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--occlusion", type=click.FloatRange(0, 1), default=0.15, show_default=True,
+@click.option("--occlusion", type=click.FloatRange(0, 1), default=OCCLUSION, show_default=True,
               help="Share of training images with a leafy occluder painted over the sign "
-                   "(the validation and test splits keep 0.15).")
+                   f"(the validation and test splits keep {OCCLUSION}).")
 def main(arch: str, seed: int, out: Path, minutes: float, epochs: int | None,
          train_size: int | None, test_size: int, threads: int, occlusion: float) -> None:
     """Train ARCH on rendered signs and write OUT/ARCH.pt and OUT/ARCH.json."""

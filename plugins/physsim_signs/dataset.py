@@ -29,6 +29,9 @@ from physsim_signs.catalog import LABELS, SIGNS
 from physsim_signs.render import render_downsampled
 from physsim_signs.scenery import occlude, street_backgrounds
 
+#: the share of samples with an occluder painted over the sign, unless asked otherwise
+OCCLUSION = 0.15
+
 SPLITS = ("train", "val", "test")
 #: samples drawn from one generator; blocks make the data independent of any batch size
 BLOCK = 256
@@ -139,7 +142,7 @@ def _render_block(pipe: Pipeline, m: int, g: torch.Generator, texture_px: int,
 
 def iter_blocks(n: int, split: str, seed: int, size: tuple[int, int], *,
                 device: str | torch.device = "cpu", eot: Mapping[str, Any] | None = None,
-                texture_px: int | None = None, occlusion: float = 0.15,
+                texture_px: int | None = None, occlusion: float = OCCLUSION,
                 street_fraction: float = 0.5) -> Iterator[SignBatch]:
     """Yield the samples of :func:`generate` block by block (to convert or store as they come).
 
@@ -161,7 +164,7 @@ def iter_blocks(n: int, split: str, seed: int, size: tuple[int, int], *,
 
 def generate(n: int, split: str, seed: int, size: tuple[int, int], *,
              device: str | torch.device = "cpu", eot: Mapping[str, Any] | None = None,
-             texture_px: int | None = None, occlusion: float = 0.15,
+             texture_px: int | None = None, occlusion: float = OCCLUSION,
              street_fraction: float = 0.5) -> SignBatch:
     """Render ``n`` labelled sign photographs of one split.
 
