@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ from typing import Any
 import torch
 import yaml
 
+from physsim.errors import UserError
 from physsim.evaluate_patch import evaluate_patch
 from physsim.runner import build_scenario
-from physsim.scene import parse_scene
+from physsim.scene import load_scene, parse_scene
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -89,21 +91,28 @@ def run_variant(base: dict[str, Any], name: str, steps: int | None,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scene", type=Path, default=ROOT / "scenes" / "sign_patch.yaml")
+    ap.add_argument("--scene", default="sign_patch",
+                    help="a patch scene, by name or path (default: sign_patch)")
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     ap.add_argument("--steps", type=int, default=None, help="attack steps (default: the scene's)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    base = yaml.safe_load(args.scene.read_text(encoding="utf-8"))
-    rows = []
-    for name in args.variants:
-        row = run_variant(base, name, args.steps, str(args.scene))
-        print(json.dumps({k: v for k, v in row.items() if k != "per_class"}), flush=True)
-        rows.append(row)
-    out = {"scene": str(args.scene.relative_to(ROOT) if args.scene.is_relative_to(ROOT)
-                        else args.scene),
+    try:
+        scene, path = load_scene(args.scene)
+        if scene.patch is None:
+            raise UserError("not a patch scene (it has no 'patch' section)", str(path))
+        base = yaml.safe_load(path.read_text(encoding="utf-8"))
+        rows = []
+        for name in args.variants:
+            row = run_variant(base, name, args.steps, str(path))
+            print(json.dumps({k: v for k, v in row.items() if k != "per_class"}), flush=True)
+            rows.append(row)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    out = {"scene": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
            "torch": torch.__version__, "threads": torch.get_num_threads(), "variants": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.json.with_name(args.json.name + ".part")

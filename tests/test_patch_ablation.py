@@ -94,3 +94,21 @@ def test_short_run_writes_per_class_results(ablation: ModuleType, tmp_path: Path
     rate = sum(row["per_class"].values()) / 18
     assert row["attack_success_rate"] == pytest.approx(rate, abs=1e-3)
     assert not list(tmp_path.glob("*.part"))
+
+
+@pytest.mark.parametrize("scene", ["stop_sign_sticker", "no_such_scene"])
+def test_a_scene_that_is_not_a_patch_scene_is_one_line_and_status_2(
+        ablation: ModuleType, scene: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "ablation.json"
+    monkeypatch.setattr(sys, "argv", ["patch_ablation.py", "--scene", scene, "--json", str(out)])
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exc:
+            ablation.main()
+    finally:
+        torch.set_num_threads(threads)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and scene in err
+    assert not list(tmp_path.iterdir())
