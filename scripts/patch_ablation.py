@@ -10,9 +10,9 @@ each the way ``physsim run`` does (per source class, on the scene's held-out see
   fixed_view_placement       one frontal view at 3 m on flat grey, no light or camera effects,
                              but the scene's random placement (position, rotation, scale)
   fixed_view_centred         both removed: one image per sign, the patch centred; the
-                             evaluation draws are the training images themselves, so this is
-                             an upper bound on what any placement or pose could reach
-  fixed_view_centred_20pct   the same bound with the patch covering 20% of every face
+                             evaluation draws are the training images themselves (the
+                             easiest case there is: nothing to generalise over)
+  fixed_view_centred_20pct   the same case with the patch covering 20% of every face
   scene_20pct, scene_30pct   as shipped, with the patch covering 20% or 30% of every face
 
     python scripts/patch_ablation.py --json scripts/results/sign_patch_ablation.json

@@ -1,5 +1,6 @@
-"""scripts/patch_ablation.py: every variant is a valid scene that changes only what it says, and
-the fixed view is one image per sign, and a short run writes per-class results."""
+"""scripts/patch_ablation.py: every variant is a valid scene that changes only what it says, the
+fixed view is one image per sign, a short run writes per-class results, and a scene that is not
+a patch scene is one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ def ablation() -> ModuleType:
 @pytest.fixture(scope="module")
 def base(ablation: ModuleType) -> dict[str, Any]:
     return yaml.safe_load((ablation.ROOT / "scenes" / "sign_patch.yaml").read_text())
+
+
+def copy_without(data: dict[str, Any]) -> dict[str, Any]:
+    """The scene document without the two sections a variant may change."""
+    return {k: v for k, v in data.items() if k not in ("patch", "eot")}
 
 
 def test_every_variant_is_a_valid_scene(ablation: ModuleType, base: dict[str, Any]) -> None:
@@ -68,10 +74,6 @@ def test_the_fixed_view_draws_one_image_per_sign(ablation: ModuleType,
                                               params["eot"])
         fixed = torch.equal(images[0], images[1]) and torch.equal(images[0], images[2])
         assert fixed == same, name
-
-
-def copy_without(data: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k not in ("patch", "eot")}
 
 
 def test_short_run_writes_per_class_results(ablation: ModuleType, tmp_path: Path,
