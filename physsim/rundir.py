@@ -70,7 +70,10 @@ def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:
     run_dir = path.with_name(path.name.removesuffix(".partial"))
     work = partial(run_dir)
     if run_dir.exists():
-        raise UserError("this run is finished already; nothing to resume", str(run_dir))
+        if (run_dir / "manifest.json").is_file():
+            raise UserError("this run is finished already; nothing to resume", str(run_dir))
+        raise UserError(f"not a physsim run (no manifest.json), and no interrupted run at "
+                        f"{work}", str(run_dir))
     info_path = work / RESUME_INFO
     if not info_path.is_file() or not (work / "scene.yaml").is_file():
         raise UserError(f"no interrupted run here (expected {info_path})", str(path))

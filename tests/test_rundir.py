@@ -55,6 +55,15 @@ def test_reopen_finds_the_partial_of_an_interrupted_run(tmp_path: Path) -> None:
     (work / "scene.yaml").write_text("name: s\n")
     for given in (run, work):
         assert rundir.reopen(given) == (run, work, {"scene_file": "s.yaml", "steps": None})
+    rundir.write_json(work / "manifest.json", rundir.manifest(0, "cpu", {}))  # as a report does
     rundir.finish(run)
     with pytest.raises(UserError, match="finished already"):
         rundir.reopen(run)
+
+
+def test_reopen_of_a_directory_that_is_no_run_says_so(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match=r"not a physsim run \(no manifest.json\)") as exc:
+        rundir.reopen(tmp_path)
+    assert str(tmp_path) in str(exc.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
