@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from pydantic import Field
 
-from physsim.eot.base import BackgroundTransform, Params
+from physsim.eot.base import BackgroundTransform, Params, require
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.eot.rng import draw_seeds, uniform_field
 from physsim.options import Options
@@ -212,6 +212,10 @@ class Background(BackgroundTransform):
         if self.options.kind == "flat":
             return {"gray": uniform(self.options.gray, n, generator)}
         return sample_procedural(n, generator, tuple(self.options.scenes))
+
+    def check_params(self, params: Params) -> None:
+        if "gray" in params:
+            require(params, "gray", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
 
     def generate(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         if "gray" in params:

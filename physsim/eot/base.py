@@ -17,6 +17,7 @@ convention of ``cv2.warpPerspective``.
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import ClassVar
@@ -56,6 +57,15 @@ class Transform(Component):
     @abstractmethod
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         """Images (n, C, H, W) in [0, 1] and params of n samples -> images, same shape."""
+
+    def check_params(self, params: Params) -> None:
+        """Raise ``ValueError`` naming the param if ``params`` are physically impossible.
+
+        Called on params replayed from a file (never on drawn ones, whatever the ranges), after
+        their names and shapes were found to match :meth:`sample`'s. Impossible means for any
+        options: a negative distance, a JPEG quality above 100, not merely outside this
+        transform's configured ranges. The default accepts everything.
+        """
 
 
 @dataclass(frozen=True)
@@ -180,6 +190,16 @@ class BackgroundTransform(Transform):
         rgb, alpha = images[:, :3], images[:, 3:4]
         bg = self.generate(params, (images.shape[-2], images.shape[-1]), images.dtype)
         return rgb * alpha + bg * (1 - alpha)
+
+
+def require(params: Params, name: str, what: str,
+            ok: Callable[[torch.Tensor], torch.Tensor]) -> None:
+    """For :meth:`Transform.check_params`: ``ValueError("{name} must be {what}, got ...")``
+    with the first value of ``params[name]`` where ``ok`` is false."""
+    value = params[name]
+    good = ok(value)
+    if not bool(good.all()):
+        raise ValueError(f"{name} must be {what}, got {float(value[~good].flatten()[0]):g}")
 
 
 def params_to_json(params: Params) -> dict[str, list]:

@@ -16,7 +16,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from physsim.eot.base import Camera, Frame, GeometricTransform, Params
+from physsim.eot.base import Camera, Frame, GeometricTransform, Params, require
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.options import Options
 
@@ -117,6 +117,12 @@ class Pose(GeometricTransform):
                 "offset_x": uniform(o.offset, n, generator),
                 "offset_y": uniform(o.offset, n, generator)}
 
+    def check_params(self, params: Params) -> None:
+        require(params, "distance_m", "positive (metres in front of the camera)", lambda v: v > 0)
+        for name in ("yaw_deg", "pitch_deg"):
+            require(params, name, "strictly between -90 and 90 degrees (beyond, the camera sees "
+                    "the object's back)", lambda v: v.abs() < 90)
+
     def compose(self, frame: Frame, params: Params, output_size: tuple[int, int]) -> Frame:
         offset = torch.stack([params["offset_x"], params["offset_y"]], -1)
         m = pose_matrix(frame, params["distance_m"], params["yaw_deg"], params["pitch_deg"],
@@ -171,6 +177,9 @@ class Crop(GeometricTransform):
         return {"margin": uniform(self.options.margin, n, generator),
                 "shift_x": uniform((-j, j), n, generator),
                 "shift_y": uniform((-j, j), n, generator)}
+
+    def check_params(self, params: Params) -> None:
+        require(params, "margin", "at least 0", lambda v: v >= 0)
 
     def compose(self, frame: Frame, params: Params, output_size: tuple[int, int]) -> Frame:
         shift = torch.stack([params["shift_x"], params["shift_y"]], -1)

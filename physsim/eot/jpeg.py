@@ -22,7 +22,7 @@ from typing import Annotated, Literal
 import torch
 import torch.nn.functional as F
 
-from physsim.eot.base import Params, Transform
+from physsim.eot.base import Params, Transform, require
 from physsim.eot.ops import mix_channels
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.options import Options
@@ -135,6 +135,9 @@ class Jpeg(Transform):
 
     def sample(self, n: int, generator: torch.Generator) -> Params:
         return {"quality": uniform(self.options.quality, n, generator)}
+
+    def check_params(self, params: Params) -> None:
+        require(params, "quality", "between 1 and 100", lambda v: (v >= 1) & (v <= 100))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         quality = params["quality"].to(images.dtype)

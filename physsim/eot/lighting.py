@@ -16,7 +16,7 @@ from typing import Annotated
 import torch
 from pydantic import Field
 
-from physsim.eot.base import Params, Transform
+from physsim.eot.base import Params, Transform, require
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.options import Options
 
@@ -103,6 +103,13 @@ class Lighting(Transform):
                 "shadow_angle": uniform((0.0, 2 * math.pi), n, generator),
                 "shadow_offset": uniform((-0.8, 0.8), n, generator),
                 "shadow_softness": uniform(o.shadow_softness, n, generator)}
+
+    def check_params(self, params: Params) -> None:
+        for name in ("contrast", "gamma", "shadow_softness"):
+            require(params, name, "positive", lambda v: v > 0)
+        require(params, "kelvin", "between 1000 and 20000 kelvin",
+                lambda v: (v >= 1000) & (v <= 20000))
+        require(params, "shadow", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         dt = images.dtype

@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 
 import torch
 
-from physsim.eot.base import PX_SCALE, Params, Transform
+from physsim.eot.base import PX_SCALE, Params, Transform, require
 from physsim.eot.ops import depthwise
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.eot.rng import draw_seeds, normal_field
@@ -97,6 +97,9 @@ class Defocus(Transform):
     def sample(self, n: int, generator: torch.Generator) -> Params:
         return {"sigma_px": uniform(self.options.sigma_px, n, generator)}
 
+    def check_params(self, params: Params) -> None:
+        require(params, "sigma_px", "at least 0", lambda v: v >= 0)
+
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         sigma = params["sigma_px"].to(images.dtype) * _px_scale(params, len(images), images)
         if self.options.shape == "gaussian":
@@ -124,6 +127,9 @@ class GaussianBlur(Transform):
     def sample(self, n: int, generator: torch.Generator) -> Params:
         return {"sigma_px": uniform(self.options.sigma_px, n, generator)}
 
+    def check_params(self, params: Params) -> None:
+        require(params, "sigma_px", "at least 0", lambda v: v >= 0)
+
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         return gaussian_blur(images, params["sigma_px"].to(images.dtype))
 
@@ -147,6 +153,9 @@ class MotionBlur(Transform):
         o = self.options
         return {"length_px": uniform(o.length_px, n, generator),
                 "angle_rad": torch.deg2rad(uniform(o.angle_deg, n, generator))}
+
+    def check_params(self, params: Params) -> None:
+        require(params, "length_px", "at least 0", lambda v: v >= 0)
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         length = params["length_px"].to(images.dtype) * _px_scale(params, len(images), images)
@@ -179,6 +188,10 @@ class SensorNoise(Transform):
         return {"poisson_scale": uniform(o.poisson_scale, n, generator),
                 "gaussian_std": uniform(o.gaussian_std, n, generator),
                 "seed": draw_seeds(n, generator)}
+
+    def check_params(self, params: Params) -> None:
+        for name in ("poisson_scale", "gaussian_std"):
+            require(params, name, "at least 0", lambda v: v >= 0)
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         n, dt = len(images), images.dtype

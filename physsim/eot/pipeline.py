@@ -145,13 +145,43 @@ class Pipeline:
         """The params of samples ``index`` (for chunked evaluation)."""
         return params.select(index)
 
-    def check(self, params: EOTParams) -> EOTParams:
-        """Params on this pipeline's device and dtype; :class:`UserError` if made for another."""
+    def check(self, params: EOTParams, where: str = "EOT params") -> EOTParams:
+        """Replayed params on this pipeline's device and dtype.
+
+        :class:`UserError` (naming ``where``, e.g. the file, and the param) if they were made
+        for another pipeline, lack or add a param, have a param of another shape or kind, hold
+        a value that is not finite, or one the transform calls impossible
+        (:meth:`Transform.check_params`).
+        """
         want = [s.label for s in self.steps]
         if list(params.values) != want:
             raise UserError(f"params are for the steps {list(params.values)}, this pipeline "
-                            f"has {want}", "EOT params")
-        return params.to(self.device, self.dtype)
+                            f"has {want}", where)
+        params = params.to(self.device, self.dtype)
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        for step in self.steps:
+            given, model = params[step.label], step.transform.sample(1, gen)
+            missing, extra = sorted(model.keys() - given.keys()), sorted(given.keys() - model)
+            if missing or extra:
+                what = (f"missing {', '.join(f'{step.label}.{k}' for k in missing)}" if missing
+                        else f"unknown {', '.join(f'{step.label}.{k}' for k in extra)}")
+                raise UserError(f"{what} (the {step.label!r} step has "
+                                f"{', '.join(sorted(model))})", where)
+            for k, ref in model.items():
+                v = given[k]
+                if v.shape[1:] != ref.shape[1:] or v.is_floating_point() != ref.is_floating_point():
+                    kind = "float" if ref.is_floating_point() else "integer"
+                    shape = ", ".join(["n", *map(str, ref.shape[1:])])
+                    got = "float" if v.is_floating_point() else "integer"
+                    raise UserError(f"{step.label}.{k} must be {kind} values of shape ({shape}), "
+                                    f"got {got} values of shape {tuple(v.shape)}", where)
+                if v.is_floating_point() and not bool(torch.isfinite(v).all()):
+                    raise UserError(f"{step.label}.{k} must be finite", where)
+            try:
+                step.transform.check_params(given)
+            except ValueError as exc:
+                raise UserError(f"{step.label}.{exc}", where) from None
+        return params
 
     # geometry ---------------------------------------------------------------------------
 

@@ -135,7 +135,8 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
             data = json.loads(params_path.read_text())
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read params: {exc}", str(params_path)) from None
-        params = pipe.check(EOTParams.from_json(data, pipe.device, pipe.dtype, str(params_path)))
+        where = str(params_path)
+        params = pipe.check(EOTParams.from_json(data, pipe.device, pipe.dtype, where), where)
     else:
         gen = torch.Generator(device=pipe.device).manual_seed(seed)
         params = pipe.sample(n, gen)

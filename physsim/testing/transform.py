@@ -53,6 +53,11 @@ class _SampledParams:
         x = self._images()
         torch.testing.assert_close(t.apply(x, params), t.apply(x, replayed))
 
+    def test_drawn_params_pass_check_params(self) -> None:
+        t = self.transform_class(self.options)
+        for seed in range(3):
+            t.check_params(self._params(seed=seed))
+
     def test_shape_and_range(self) -> None:
         t = self.transform_class(self.options)
         x = self._images()

@@ -173,6 +173,49 @@ def test_bad_render_pairs_inputs(texture: torch.Tensor) -> None:
         pipe.render_pairs(texture[None].expand(2, -1, -1, -1), torch.full((2, 2), -5.0), params)
 
 
+def _corrupt(params: EOTParams, label: str, name: str, value: object | None) -> EOTParams:
+    data = params.to_json()
+    if value is None:
+        del data["transforms"][label][name]
+    else:
+        data["transforms"][label][name] = value
+    return EOTParams.from_json(data)
+
+
+@pytest.mark.parametrize(("label", "name", "value", "message"), [
+    ("pose", "yaw_deg", None, r"missing pose\.yaw_deg \(the 'pose' step has distance_m, "),
+    ("crop", "zoom", [1.0, 1.0], r"unknown crop\.zoom \(the 'crop' step has margin, "),
+    ("pose", "distance_m", [[1.0, 2.0], [3.0, 4.0]],
+     r"pose\.distance_m must be float values of shape \(n\), got float values of shape "
+     r"\(2, 2\)"),
+    ("sensor_noise", "seed", [0.5, 0.25], r"sensor_noise\.seed must be integer values"),
+    ("lighting", "gamma", [1.0, float("nan")], r"lighting\.gamma must be finite"),
+    ("pose", "distance_m", [2.0, 0.0], r"pose\.distance_m must be positive .* got 0$"),
+    ("pose", "yaw_deg", [10.0, -95.0], r"pose\.yaw_deg must be strictly between -90 and 90 "),
+    ("crop", "margin", [-0.1, 0.1], r"crop\.margin must be at least 0, got -0\.1"),
+    ("lighting", "kelvin", [500.0, 5000.0], r"lighting\.kelvin must be between 1000 and "),
+    ("defocus", "sigma_px", [0.5, -1.0], r"defocus\.sigma_px must be at least 0, got -1$"),
+    ("motion_blur", "length_px", [-2.0, 1.0], r"motion_blur\.length_px must be at least 0"),
+    ("sensor_noise", "gaussian_std", [-0.1, 0.0], r"sensor_noise\.gaussian_std must be at "),
+    ("jpeg", "quality", [0.5, 50.0], r"jpeg\.quality must be between 1 and 100, got 0\.5$"),
+])
+def test_replayed_params_are_checked(label: str, name: str, value: object | None,
+                                     message: str) -> None:
+    pipe = _pipe(8)
+    params = pipe.sample(2, _gen())
+    assert pipe.check(EOTParams.from_json(params.to_json())).flat().keys() == params.flat().keys()
+    with pytest.raises(UserError, match=r"^saved\.json: " + message):
+        pipe.check(_corrupt(params, label, name, value), "saved.json")
+
+
+def test_replayed_flat_background_is_checked() -> None:
+    pipe = Pipeline({"transforms": [{"pose": {}}, {"background": {"kind": "flat"}}]},
+                    output_size=(8, 8), size_mm=(750.0, 750.0))
+    params = pipe.sample(2, _gen())
+    with pytest.raises(UserError, match=r"background\.gray must be between 0 and 1, got 1\.5"):
+        pipe.check(_corrupt(params, "background", "gray", [0.5, 1.5]))
+
+
 def test_params_for_another_pipeline_are_refused() -> None:
     other = Pipeline({"transforms": [{"pose": {}}]}, output_size=(8, 8))
     params = other.sample(2, _gen())

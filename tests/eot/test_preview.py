@@ -95,6 +95,29 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
     assert message in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p: p["pose"].pop("distance_m"), "missing pose.distance_m"),
+    (lambda p: p["pose"].__setitem__("distance_m", [-1.0, 3.0]),
+     "pose.distance_m must be positive (metres in front of the camera), got -1"),
+    (lambda p: p["jpeg"].__setitem__("quality", [50.0, 120.0]),
+     "jpeg.quality must be between 1 and 100, got 120"),
+])
+def test_replayed_params_that_cannot_be_rendered(tmp_path: Path, disc_object: str,
+                                                 change: Callable[[dict], object],
+                                                 message: str) -> None:
+    saved = tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
+                     str(tmp_path / "a.png"), "--save-params", str(saved))
+    assert code == 0, out
+    data = json.loads(saved.read_text())
+    change(data["transforms"])
+    saved.write_text(json.dumps(data))
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
+                     "--params", str(saved))
+    assert code == 2 and out.startswith(f"Error: {saved}: {message}") and out.count("\n") == 1
+    assert not (tmp_path / "b.png").exists()
+
+
 def test_bad_eot_section_in_the_scene(tmp_path: Path) -> None:
     scene = tmp_path / "scene.yaml"
     scene.write_text("eot:\n  transforms:\n    - jpeg: {quality: [10, 120]}\n")
