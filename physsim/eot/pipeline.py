@@ -94,6 +94,11 @@ class Pipeline:
         self.size_mm = size_mm
         self.device = torch.device(device)
         self.dtype = dtype
+        if alpha is not None and (alpha.ndim != 3 or alpha.shape[0] != 1
+                                  or not alpha.is_floating_point()
+                                  or not bool(((alpha >= 0) & (alpha <= 1)).all())):
+            raise UserError(f"alpha must be a (1, H, W) float tensor in [0, 1], got "
+                            f"{tuple(alpha.shape)} {alpha.dtype}", "EOT pipeline")
         self.alpha = None if alpha is None else alpha.to(self.device, dtype)
         # the pyramid of the constant alpha, for the alpha tensor and texture size it was built
         self._alpha_cache: tuple[torch.Tensor | None, tuple[int, int],
@@ -221,7 +226,7 @@ class Pipeline:
 
         Args:
             x: (B, 4, H, W) straight-alpha RGBA, or (B, 3, H, W) RGB using the pipeline's
-                ``alpha``; values in [0, 1].
+                ``alpha``; floating point, values in [0, 1] (checked).
             params: n samples from :meth:`sample` (or :meth:`select`, or replayed JSON).
             background: optional (n, 3, h, w) images to use instead of the pipeline's
                 background step.
@@ -233,6 +238,11 @@ class Pipeline:
             raise UserError("render needs the object's size: give Pipeline(size_mm=(w, h))",
                             "EOT pipeline")
         rgb, alpha, alpha_levels = self._colour_alpha(x)
+        # one pass over the texture (~0.1 ms at 512 px); NaN fails both comparisons
+        lo, hi = torch.aminmax(x.detach())
+        if not (bool(lo >= 0) and bool(hi <= 1)):
+            raise UserError(f"texture values must be in [0, 1], got [{float(lo):g}, "
+                            f"{float(hi):g}]", "EOT pipeline")
         b, n = x.shape[0], params.n
         size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
         frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
@@ -246,7 +256,9 @@ class Pipeline:
         """Texture i under sample i (dataset generation: a different object per sample).
 
         Args:
-            textures: (n, 4, H, W) straight-alpha RGBA in [0, 1].
+            textures: (n, 4, H, W) straight-alpha RGBA, floating point in [0, 1] (the range
+                is the caller's to keep: datasets render thousands of textures this way, and
+                :class:`physsim.objects.ObjectTexture` checks each object's once).
             size_mm: (n, 2) physical (width, height) of each texture, millimetres.
             params: n samples.
             background: optional (n, 3, h, w) images instead of the background step.
@@ -278,6 +290,9 @@ class Pipeline:
         """
         if x.ndim != 4 or x.shape[1] not in (3, 4):
             raise UserError(f"expected textures (B, 3 or 4, H, W), got {tuple(x.shape)}",
+                            "EOT pipeline")
+        if not x.is_floating_point():
+            raise UserError(f"textures must be floating point in [0, 1], got {x.dtype}",
                             "EOT pipeline")
         x = x.to(self.device, self.dtype)
         if x.shape[1] == 4:

@@ -164,6 +164,23 @@ def test_bad_texture_shapes(shape: tuple[int, ...]) -> None:
         pipe.render(torch.rand(shape), pipe.sample(1, _gen()))
 
 
+def test_texture_of_the_wrong_kind_or_range_is_refused(texture: torch.Tensor) -> None:
+    pipe = _pipe(8)
+    params = pipe.sample(2, _gen())
+    for bad, message in ((texture * 255, r"values must be in \[0, 1\], got \[0, 255\]"),
+                         (texture - 0.5, r"values must be in \[0, 1\], got \[-0\.5, "),
+                         (torch.where(texture > 0.5, float("nan"), texture), r"got \[nan, nan\]"),
+                         ((texture * 255).to(torch.uint8), r"floating point .* torch\.uint8")):
+        with pytest.raises(UserError, match=r"^EOT pipeline: (texture|textures) .*" + message):
+            pipe.render(bad[None], params)
+    with pytest.raises(UserError, match=r"floating point .* torch\.uint8"):
+        pipe.render_pairs((texture * 255).to(torch.uint8).expand(2, -1, -1, -1),
+                          torch.full((2, 2), 500.0), params)
+    for alpha in (texture[3], texture[3:] * 2, texture[3:].to(torch.uint8)):
+        with pytest.raises(UserError, match=r"alpha must be a \(1, H, W\) float tensor"):
+            _pipe(8, alpha=alpha)
+
+
 def test_bad_render_pairs_inputs(texture: torch.Tensor) -> None:
     pipe = _pipe(8)
     params = pipe.sample(2, _gen())
