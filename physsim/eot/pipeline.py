@@ -174,6 +174,8 @@ class Pipeline:
                                 f"{', '.join(sorted(model))})", where)
             for k, ref in model.items():
                 v = given[k]
+                if ref.is_floating_point() and not v.is_floating_point():
+                    v = given[k] = v.to(self.dtype)  # whole numbers written without a point
                 if v.shape[1:] != ref.shape[1:] or v.is_floating_point() != ref.is_floating_point():
                     kind = "float" if ref.is_floating_point() else "integer"
                     shape = ", ".join(["n", *map(str, ref.shape[1:])])

@@ -225,6 +225,17 @@ def test_replayed_params_are_checked(label: str, name: str, value: object | None
         pipe.check(_corrupt(params, label, name, value), "saved.json")
 
 
+def test_replayed_whole_numbers_are_floats_where_floats_are_drawn() -> None:
+    pipe = _pipe(8)
+    params = pipe.sample(2, _gen())
+    data = params.to_json()
+    data["transforms"]["pose"]["distance_m"] = [3, 5]  # as a person would write them
+    replayed = pipe.check(EOTParams.from_json(data))
+    assert replayed["pose"]["distance_m"].dtype == torch.float32
+    assert replayed["pose"]["distance_m"].tolist() == [3.0, 5.0]
+    assert replayed["sensor_noise"]["seed"].dtype == torch.int64
+
+
 def test_replayed_flat_background_is_checked() -> None:
     pipe = Pipeline({"transforms": [{"pose": {}}, {"background": {"kind": "flat"}}]},
                     output_size=(8, 8), size_mm=(750.0, 750.0))
