@@ -242,7 +242,7 @@ class Pipeline:
         rgb, alpha, alpha_levels = self._colour_alpha(x)
         # one pass over the texture (~0.1 ms at 512 px); NaN fails both comparisons
         lo, hi = torch.aminmax(x.detach())
-        if not (bool(lo >= 0) and bool(hi <= 1)):
+        if not bool((lo >= 0) & (hi <= 1)):  # one read back, not two
             raise UserError(f"texture values must be in [0, 1], got [{float(lo):g}, "
                             f"{float(hi):g}]", "EOT pipeline")
         b, n = x.shape[0], params.n
