@@ -124,7 +124,8 @@ class Pipeline:
     # sampling ---------------------------------------------------------------------------
 
     def sample(self, n: int, generator: torch.Generator,
-               fixed: Mapping[str, float | torch.Tensor] | None = None) -> EOTParams:
+               fixed: Mapping[str, float | torch.Tensor] | None = None,
+               where: str = "fixed") -> EOTParams:
         """Draw params of n samples; ``fixed`` overrides some by dotted name.
 
         Args:
@@ -133,6 +134,7 @@ class Pipeline:
             fixed: e.g. ``{"pose.distance_m": 4.5, "pose.yaw_deg": torch.tensor([...])}``;
                 each value is a number or a tensor broadcastable to the param's shape. The
                 draws happen anyway, so the other params do not change.
+            where: what ``fixed`` came from, for errors (e.g. a command-line option).
         """
         values = {s.label: s.transform.sample(n, generator) for s in self.steps}
         params = EOTParams(values, n).to(self.device, self.dtype)
@@ -140,10 +142,17 @@ class Pipeline:
             label, _, name = key.partition(".")
             if label not in params.values or name not in params.values[label]:
                 names = ", ".join(sorted(params.flat()))
-                raise UserError(f"unknown EOT parameter {key!r} (available: {names})", "fixed")
+                raise UserError(f"unknown EOT parameter {key!r} (available: {names})", where)
             old = params.values[label][name]
             new = torch.as_tensor(value, device=self.device)
-            params.values[label][name] = new.to(old.dtype).expand_as(old).clone()
+            if not old.is_floating_point() and bool((new != new.round()).any()):
+                raise UserError(f"{key} takes whole numbers", where)
+            try:
+                params.values[label][name] = new.to(old.dtype).expand_as(old).clone()
+            except RuntimeError:
+                raise UserError(f"{key} must be one value or {n} (one per sample) of shape "
+                                f"{tuple(old.shape[1:])}, got shape {tuple(new.shape)}",
+                                where) from None
         return params
 
     def select(self, params: EOTParams, index: slice) -> EOTParams:

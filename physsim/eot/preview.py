@@ -1,14 +1,17 @@
 """``physsim eot-preview``: a contact sheet of an object under a scene's EOT distribution.
 
 It answers "what does the attack's world look like?" before any optimisation: n renders of the
-object, each captioned with its distance and yaw, written as one PNG. Params can be saved and
-replayed, so a sheet can be reproduced exactly or compared across code versions.
+object, each captioned with its distance and yaw, written as one PNG. Some params can be given
+instead of drawn (``--fix pose.distance_m=2,4,8,16``: the object at those distances), and params
+can be saved and replayed, so a sheet can be reproduced exactly or compared across code
+versions.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,48 @@ def contact_sheet(images: torch.Tensor, captions: list[str], tile: int) -> np.nd
     return sheet
 
 
+def parse_fixed(items: tuple[str, ...], n: int | None) -> tuple[dict[str, torch.Tensor], int]:
+    """``--fix NAME=V[,V...]`` options -> ({dotted name: values}, the number of samples).
+
+    A name takes one value (every sample) or one per sample; the number of samples is ``n``
+    when given, else the length of the lists given (16 when every name has one value).
+    """
+    fixed: dict[str, torch.Tensor] = {}
+    lengths: dict[str, int] = {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        name = name.strip()
+        try:
+            if not sep or "." not in name:
+                raise ValueError
+            values = [float(v) for v in text.split(",")]
+        except ValueError:
+            raise UserError(f"expected STEP.PARAM=VALUE[,VALUE...] (e.g. pose.distance_m=2,4,8),"
+                            f" got {item!r}", "--fix") from None
+        if name in fixed:
+            raise UserError(f"{name} is given twice", "--fix")
+        fixed[name] = torch.tensor(values, dtype=torch.float64)
+        if len(values) > 1:
+            lengths[name] = len(values)
+    count = n if n is not None else next(iter(lengths.values()), 16)
+    for name, length in lengths.items():
+        if length != count:
+            raise UserError(f"{name} has {length} values for {count} samples (give one value, "
+                            f"or one per sample)", "--fix")
+    return fixed, count
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` through a temporary file and a rename: never half a file at ``path``."""
+    tmp = path.with_name(path.name + ".part")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write: {exc.strerror or exc}", str(path)) from None
+
+
 def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
     """"4.5m yaw+30" per sample, or the sample number when there is no pose."""
     if "distance_m" not in meta:
@@ -101,8 +146,8 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
               help="An image file (PNG with alpha for a shaped object) instead of an object.")
 @click.option("--size-mm", nargs=2, type=float, default=None,
               help="Physical width and height of --texture, millimetres.")
-@click.option("-n", "n", type=click.IntRange(min=1), default=16, show_default=True,
-              help="How many samples to render.")
+@click.option("-n", "n", type=click.IntRange(min=1), default=None,
+              help="How many samples to render.  [default: 16, or the length of --fix lists]")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the EOT draws.")
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Window size in pixels.")
@@ -110,18 +155,29 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
               default=Path("eot_preview.png"), show_default=True, help="PNG to write.")
 @click.option("--save-params", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Write the drawn params (JSON) here.")
+@click.option("--fix", "fix", multiple=True, metavar="STEP.PARAM=V[,V...]",
+              help="Give a param instead of drawing it: one value for every sample, or one "
+                   "per sample (e.g. --fix pose.distance_m=2,4,8,16 --fix pose.yaw_deg=0). "
+                   "Repeatable.")
 @click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Replay params saved by --save-params instead of drawing.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 def eot_preview(scene: str | None, object_name: str | None, texture: Path | None,
-                size_mm: tuple[float, float] | None, n: int, seed: int, size: int,
-                output: Path, save_params: Path | None, params_path: Path | None,
-                device: str) -> None:
+                size_mm: tuple[float, float] | None, n: int | None, seed: int, size: int,
+                output: Path, save_params: Path | None, fix: tuple[str, ...],
+                params_path: Path | None, device: str) -> None:
     """Render an object under SCENE's EOT (default: the built-in physical pipeline) as a PNG
     contact sheet captioned with distance and yaw."""
     from physsim.eot.params import EOTParams
     from physsim.eot.pipeline import Pipeline
 
+    if params_path is not None and (fix or n is not None):
+        raise UserError("--params replays saved samples: it takes neither --fix nor -n",
+                        "eot-preview")
+    for path, flag in ((output, "--output"), (save_params, "--save-params")):
+        if path is not None and not path.resolve().parent.is_dir():
+            raise UserError(f"{flag}: the folder {path.parent} does not exist", str(path))
+    fixed, count = parse_fixed(fix, n)
     eot, scene_object = read_scene_eot(scene) if scene else (None, None)
     if texture is not None:
         if size_mm is None:
@@ -139,12 +195,17 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
         params = pipe.check(EOTParams.from_json(data, pipe.device, pipe.dtype, where), where)
     else:
         gen = torch.Generator(device=pipe.device).manual_seed(seed)
-        params = pipe.sample(n, gen)
-    if save_params is not None:
-        save_params.write_text(json.dumps(params.to_json()))
+        params = pipe.sample(count, gen, fixed, where="--fix")
+        if fixed:  # a given value may be impossible (a negative distance...)
+            params = pipe.check(params, "--fix")
     with torch.no_grad():
         images = pipe.render(tex.unsqueeze(0), params)[0]
     sheet = contact_sheet(images, captions_for(pipe.render_meta(params), params.n), size)
-    if not cv2.imwrite(str(output), sheet[..., ::-1]):
-        raise UserError("cannot write the PNG (does the folder exist?)", str(output))
+    ok, png = cv2.imencode(".png", sheet[..., ::-1])
+    if not ok:
+        raise UserError("cannot encode the contact sheet as PNG", str(output))
+    # written only once everything has rendered, each through a temporary file
+    if save_params is not None:
+        write_atomic(save_params, (json.dumps(params.to_json()) + "\n").encode())
+    write_atomic(output, png.tobytes())
     click.echo(f"wrote {output} ({params.n} samples)")

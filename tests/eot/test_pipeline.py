@@ -111,6 +111,13 @@ def test_fixed_params_make_an_evaluation_grid(texture: torch.Tensor) -> None:
     assert meta["object_px"][0].item() == pytest.approx(pipe.camera.focal_px * 0.75 / 4.5)
     with pytest.raises(UserError, match=r"unknown EOT parameter 'pose\.distance' \(available:"):
         pipe.sample(2, _gen(), fixed={"pose.distance": 3.0})
+    with pytest.raises(UserError, match=r"^--fix: pose\.yaw_deg must be one value or 2 \(one per "
+                       r"sample\) of shape \(\), got shape \(3,\)$"):
+        pipe.sample(2, _gen(), fixed={"pose.yaw_deg": torch.zeros(3)}, where="--fix")
+    with pytest.raises(UserError, match=r"sensor_noise\.seed takes whole numbers"):
+        pipe.sample(2, _gen(), fixed={"sensor_noise.seed": 2.5})
+    assert pipe.sample(2, _gen(), fixed={"sensor_noise.seed": 7.0})["sensor_noise"]["seed"] \
+        .tolist() == [7, 7]
 
 
 def test_given_backgrounds_replace_the_procedural_ones(texture: torch.Tensor) -> None:

@@ -66,6 +66,46 @@ def test_sheet_of_a_registered_object_and_replay(tmp_path: Path, disc_object: st
     assert np.array_equal(cv2.imread(str(again)), img)
 
 
+def test_fixed_distances_and_angles(tmp_path: Path, disc_object: str) -> None:
+    sheet, params = tmp_path / "sheet.png", tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(sheet),
+                     "--fix", "pose.distance_m=2,4,8", "--fix", "pose.yaw_deg=0,30,-45",
+                     "--fix", "jpeg.quality=90", "--save-params", str(params))
+    assert code == 0 and "(3 samples)" in out, out
+    saved = json.loads(params.read_text())["transforms"]
+    assert saved["pose"]["distance_m"] == [2.0, 4.0, 8.0]
+    assert saved["pose"]["yaw_deg"] == [0.0, 30.0, -45.0]
+    assert saved["jpeg"]["quality"] == [90.0] * 3
+    # the other params are the seed's draws, whatever is fixed
+    plain = tmp_path / "plain.json"
+    code, out = _run("--object", disc_object, "--size", "16", "-n", "3", "-o",
+                     str(tmp_path / "plain.png"), "--save-params", str(plain))
+    assert code == 0, out
+    assert json.loads(plain.read_text())["transforms"]["lighting"] == saved["lighting"]
+
+
+@pytest.mark.parametrize(("fix", "message"), [
+    (["pose.distance_m=-1"], "--fix: pose.distance_m must be positive"),
+    (["pose.yaw_deg=95"], "--fix: pose.yaw_deg must be strictly between -90 and 90"),
+    (["pose.distance=3"], "--fix: unknown EOT parameter 'pose.distance'"),
+    (["pose.distance_m=2,3", "pose.yaw_deg=1,2,3"],
+     "--fix: pose.yaw_deg has 3 values for 2 samples"),
+    (["pose.distance_m=far"], "--fix: expected STEP.PARAM=VALUE[,VALUE...]"),
+    (["distance=3"], "--fix: expected STEP.PARAM=VALUE[,VALUE...]"),
+    (["pose.yaw_deg=1", "pose.yaw_deg=2"], "--fix: pose.yaw_deg is given twice"),
+])
+def test_bad_fixed_params_write_nothing(tmp_path: Path, disc_object: str, fix: list[str],
+                                        message: str) -> None:
+    sheet, params = tmp_path / "sheet.png", tmp_path / "p.json"
+    sheet.write_bytes(b"an earlier sheet")
+    args = [a for f in fix for a in ("--fix", f)]
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(sheet),
+                     "--save-params", str(params), *args)
+    assert code == 2 and out.startswith(f"Error: {message}") and out.count("\n") == 1, out
+    assert sheet.read_bytes() == b"an earlier sheet" and not params.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
+
+
 def test_texture_file_and_scene_file(tmp_path: Path) -> None:
     tex = (make_texture(48).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
     png = tmp_path / "tex.png"
@@ -85,6 +125,9 @@ def test_texture_file_and_scene_file(tmp_path: Path) -> None:
     (["nope.yaml"], "scene file not found"),
     (["--params", "missing.json", "--texture", "t.png", "--size-mm", "1", "1"],
      "cannot read"),
+    (["--params", "p.json", "--fix", "pose.distance_m=3"], "it takes neither --fix nor -n"),
+    (["--save-params", "no_such_folder/p.json"], "--save-params: the folder no_such_folder "
+     "does not exist"),
 ])
 def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], message: str,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
