@@ -32,9 +32,16 @@ class UnknownNameError(UserError):
 
 
 class DuplicateNameError(UserError):
-    """Two plugins register a component of the same kind under the same name."""
+    """Two plugins register a component of the same kind under the same name (``first`` None:
+    a plugin takes the name of one of physsim's own commands)."""
 
-    def __init__(self, kind: str, name: str, first: str, second: str) -> None:
+    def __init__(self, kind: str, name: str, first: str | None, second: str) -> None:
+        if first is None:  # the name is physsim's own (a core command)
+            super().__init__(
+                f"{kind} {name!r} of plugin {second!r} has the name of a physsim {kind}; "
+                "uninstall the plugin or block it with PHYSSIM_DISABLE_PLUGINS"
+            )
+            return
         super().__init__(
             f"{kind} {name!r} is registered by both plugin {first!r} and plugin {second!r}; "
             "uninstall one or block it with PHYSSIM_DISABLE_PLUGINS"

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import pluggy
 
 from physsim import __version__, hookspecs
-from physsim.errors import DuplicateNameError, UnknownNameError, UserError
+from physsim.errors import DuplicateNameError, UnknownNameError
 
 ENTRY_POINT_GROUP = "physsim"
 
@@ -53,6 +53,9 @@ KINDS: dict[str, str] = {
     "transform": "register_transforms",
     "object": "register_objects",
 }
+
+#: The commands the ``physsim`` group defines itself; a plugin command may not take these names.
+CORE_COMMANDS: tuple[str, ...] = ("eval-classifier", "new-plugin", "plugins", "print", "run")
 
 pm = pluggy.PluginManager("physsim")
 pm.add_hookspecs(hookspecs)
@@ -133,6 +136,7 @@ def _register(name: str, load: Callable[[], Any], version: str) -> None:
         plugin = load()
         pm.register(plugin, name=name)
         _check_pending(plugin)
+        _check_registration(name)
     except Exception as exc:
         # pluggy does not roll back a half-registered plugin; take out what it kept
         if plugin is not None and pm.get_plugin(name) is plugin:
@@ -140,6 +144,22 @@ def _register(name: str, load: Callable[[], Any], version: str) -> None:
         _mark_broken(name, version, exc)
         return
     _state["versions"][name] = version
+
+
+def _check_registration(name: str) -> None:
+    """Call each of the plugin's ``register_*`` hooks once, checking what it registers.
+
+    A hook that raises, or registers something nameless or of the wrong kind, makes the plugin
+    broken as it loads, before any of its components can be used. Names are not compared with
+    other plugins' here: a clash is an error of the registry, raised when it is built.
+    """
+    plugin = pm.get_plugin(name)
+    hooks = {**{h: _accept_component(k) for k, h in KINDS.items()},
+             "register_scenes": _accept_scene, "register_commands": _accept_command}
+    for hook_name, accept in hooks.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is plugin:
+                impl.function(register=lambda *args, _accept=accept: _accept(*args))
 
 
 def load_plugins() -> None:
@@ -195,21 +215,31 @@ def _collect(hook_name: str, kind: str, accept: Callable[..., tuple[str, Any]]) 
     for impl in getattr(pm.hook, hook_name).get_hookimpls():
         plugin = impl.plugin_name
         version = _state["versions"].get(plugin, "unknown")
+        mine: list[Entry] = []
 
-        def register(*args: Any, _plugin: str = plugin, _version: str = version) -> None:
+        def register(*args: Any, _plugin: str = plugin, _version: str = version,
+                     _mine: list[Entry] = mine) -> None:
             name, obj = accept(*args)
+            if kind == "command" and name in CORE_COMMANDS:
+                raise DuplicateNameError(kind, name, None, _plugin)
             if name in seen:
                 raise DuplicateNameError(kind, name, seen[name], _plugin)
             seen[name] = _plugin
-            entries.append(Entry(name, kind, _plugin, _version, obj))
+            _mine.append(Entry(name, kind, _plugin, _version, obj))
 
         try:
             impl.function(register=register)
-        except UserError:
+        except DuplicateNameError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # a UserError of the plugin's own too: the others still work
+            # take the plugin out: none of what it registered, here or in its other hooks
+            for entry in mine:
+                seen.pop(entry.name, None)
+            pm.unregister(name=plugin)
             if not any(b.name == plugin for b in _state["broken"]):
                 _mark_broken(plugin, version, exc)
+            continue
+        entries += mine
     return entries
 
 

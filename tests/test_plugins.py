@@ -122,6 +122,86 @@ def test_plugin_failing_in_its_hook_is_reported(root: Path) -> None:
     assert [b.name for b in broken_plugins()].count("fake_raising") == 1
 
 
+def test_a_plugin_broken_in_one_hook_is_taken_out_entirely(root: Path) -> None:
+    install_fake(root, "fake-half", """
+        from physsim.attack import Attack, AttackResult
+        from physsim.defense import InputTransform
+        from physsim.hookspecs import hookimpl
+
+        class HalfAttack(Attack):
+            name = "half_attack"
+
+            def perturb(self, objective, x0, goal, budget, **kwargs):
+                return AttackResult(x0, x0 * 0, goal.labels != goal.labels)
+
+        class HalfDefense(InputTransform):
+            name = "half_defense"
+
+            def transform(self, x):
+                return x
+
+        @hookimpl
+        def register_defenses(register):
+            register(HalfDefense)
+
+        @hookimpl
+        def register_attacks(register):
+            register(HalfAttack)  # registered before the failure: dropped with the rest
+            raise RuntimeError("the second attack's module is missing")
+    """)
+    # found as the plugin loads, whichever registry is asked for first
+    with pytest.warns(UserWarning, match="'fake_half' failed to load: RuntimeError"):
+        defenses = get_defenses()
+    assert "half_defense" not in defenses and "half_attack" not in get_attacks()
+    assert not pm.has_plugin("fake_half")
+    names = {row["name"] for row in _json_rows()}
+    assert "fake_half" in names and not names & {"half_attack", "half_defense"}
+
+
+def test_a_user_error_in_a_register_hook_breaks_only_that_plugin(root: Path) -> None:
+    install_attack_plugin(root, "fake-good", "fake_good_attack")
+    install_fake(root, "fake-config", """
+        from physsim.errors import UserError
+        from physsim.hookspecs import hookimpl
+
+        @hookimpl
+        def register_attacks(register):
+            raise UserError("config file missing", "~/.fake.yaml")
+    """)
+    with pytest.warns(UserWarning, match="'fake_config' failed to load: UserError: "
+                                         "~/.fake.yaml: config file missing"):
+        rows = _json_rows()
+    assert {"name": "fake_config", "kind": "plugin", "plugin": "fake_config",
+            "version": "0.1", "status": "broken"} in rows
+    assert "fake_good_attack" in get_attacks()
+
+
+def test_a_plugin_command_may_not_take_a_core_name(root: Path) -> None:
+    install_fake(root, "fake-shadow", """
+        import click
+        from physsim.hookspecs import hookimpl
+
+        @hookimpl
+        def register_commands(register):
+            register(click.Command("run"))
+    """)
+    result = CliRunner().invoke(cli, ["plugins"])
+    assert result.exit_code == 2 and result.stderr == (
+        "Error: command 'run' of plugin 'fake_shadow' has the name of a physsim command; "
+        "uninstall the plugin or block it with PHYSSIM_DISABLE_PLUGINS\n")
+    helped = CliRunner().invoke(cli, ["--help"])  # still lists the commands, with the error
+    assert helped.exit_code == 0 and "run" in helped.stdout and "'run' of plugin" in helped.stderr
+    # the core command itself is untouched
+    assert "Run SCENE" in CliRunner().invoke(cli, ["run", "--help"]).stdout
+
+
+def test_core_commands_are_the_groups_own() -> None:
+    from physsim.cli import PhyssimGroup
+    from physsim.plugins import CORE_COMMANDS
+
+    assert sorted(CORE_COMMANDS) == sorted({*cli.commands, *PhyssimGroup.LAZY})
+
+
 @pytest.mark.parametrize(("source", "message"), [
     ("@hookimpl\ndef register_atacks(register):\n    pass\n", "unknown hook 'register_atacks'"),
     ("@hookimpl\ndef register_attacks(reg):\n    pass\n", "Argument(s) {'reg'} are declared"),
