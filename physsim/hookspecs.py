@@ -1,9 +1,10 @@
 """The pluggy markers and the hook specifications, nothing else.
 
-Every ``register_<plural>`` hook is called once per plugin, when a registry accessor such as
-:func:`physsim.plugins.get_attacks` first runs, with a ``register`` callback. A plugin calls
-``register`` once per component. Registration must stay cheap: register classes, never load
-weights or render textures here (that happens when a scene selects the component).
+Every ``register_<plural>`` hook is called with a ``register`` callback once as its plugin
+loads (to check what it registers) and again each time a registry accessor such as
+:func:`physsim.plugins.get_attacks` runs. A plugin calls ``register`` once per component.
+Registration must stay cheap: register classes, never load weights or render textures here
+(that happens when a scene selects the component).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ hookimpl = pluggy.HookimplMarker("physsim")
 def register_attacks(register: Callable[[type[Attack]], None]) -> None:
     """Register attack classes.
 
-    Called when the attack registry is first built. ``register`` accepts a subclass of
+    Called each time the attack registry is built. ``register`` accepts a subclass of
     :class:`physsim.attack.Attack` with a unique ``name`` and an ``Options`` schema.
     """
 
@@ -40,7 +41,7 @@ def register_attacks(register: Callable[[type[Attack]], None]) -> None:
 def register_defenses(register: Callable[[type[Defense]], None]) -> None:
     """Register defense classes.
 
-    Called when the defense registry is first built. ``register`` accepts a subclass of
+    Called each time the defense registry is built. ``register`` accepts a subclass of
     :class:`physsim.defense.Defense` (an input transformation, a detector or a model
     transformation) with a unique ``name`` and an ``Options`` schema.
     """
@@ -50,7 +51,7 @@ def register_defenses(register: Callable[[type[Defense]], None]) -> None:
 def register_classifiers(register: Callable[[type[Classifier]], None]) -> None:
     """Register classifier classes.
 
-    Called when the classifier registry is first built. ``register`` accepts a subclass of
+    Called each time the classifier registry is built. ``register`` accepts a subclass of
     :class:`physsim.classifier.Classifier` whose ``create(options)`` builds the model; weights
     load then, not at registration.
     """
@@ -60,7 +61,7 @@ def register_classifiers(register: Callable[[type[Classifier]], None]) -> None:
 def register_transforms(register: Callable[[type[Transform]], None]) -> None:
     """Register EOT transforms.
 
-    Called when the transform registry is first built. ``register`` accepts a subclass of
+    Called each time the transform registry is built. ``register`` accepts a subclass of
     :class:`physsim.eot.base.Transform` with the ``sample(n, generator)`` /
     ``apply(images, params)`` split.
     """
@@ -70,7 +71,7 @@ def register_transforms(register: Callable[[type[Transform]], None]) -> None:
 def register_objects(register: Callable[[type[PhysicalObject]], None]) -> None:
     """Register physical objects: textures with a physical size, a perturbable mask and a label.
 
-    Called when the object registry is first built. ``register`` accepts a subclass of
+    Called each time the object registry is built. ``register`` accepts a subclass of
     :class:`physsim.objects.PhysicalObject` (e.g. a 750 mm stop sign); its texture is rendered
     only when ``load()`` is called.
     """
@@ -80,7 +81,7 @@ def register_objects(register: Callable[[type[PhysicalObject]], None]) -> None:
 def register_scenes(register: Callable[[str, Path], None]) -> None:
     """Register scene files by name.
 
-    Called when the scene registry is first built. ``register(name, path)`` takes the name that
+    Called each time the scene registry is built. ``register(name, path)`` takes the name that
     ``physsim run NAME`` accepts and the path of a YAML scene file shipped with the plugin.
     """
 
@@ -89,8 +90,10 @@ def register_scenes(register: Callable[[str, Path], None]) -> None:
 def register_commands(register: Callable[[click.Command], None]) -> None:
     """Register extra CLI commands.
 
-    Called once when the ``physsim`` command group starts. ``register`` accepts a
-    ``click.Command`` (or ``click.Group``); its ``name`` becomes the sub-command.
+    Called when the ``physsim`` command group needs the plugin commands: when it lists its
+    commands (``physsim --help``) or when asked for a command that is not built in.
+    ``register`` accepts a ``click.Command`` (or ``click.Group``); its ``name`` becomes the
+    sub-command, and may not be one of physsim's own (``run``, ``plugins``...).
     """
 
 

@@ -1,7 +1,7 @@
 """physsim-example: a complete, minimal third-party physsim plugin.
 
 physsim imports this module through the ``physsim`` entry point in ``pyproject.toml`` and calls
-:func:`register_attacks` when it first builds its attack registry. Registration only hands over
+:func:`register_attacks` each time it builds its attack registry. Registration only hands over
 the class; nothing is computed until a scene runs the attack.
 """
 
