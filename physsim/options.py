@@ -19,14 +19,15 @@ OptionsT = TypeVar("OptionsT", bound="Options")
 class Options(BaseModel):
     """Base class of every component's options: frozen, and unknown keys are an error."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number passes (a range to infinity, a step size of NaN)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def describe_validation_error(exc: ValidationError) -> str:
     """One line for the first problem pydantic found: ``field.path: what was expected``."""
     err = exc.errors()[0]
     loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"]
+    msg = str(err["msg"]).removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown option"
     return f"{loc}: {msg}" if loc else msg

@@ -9,7 +9,7 @@ expected (plus the available names when a name is unknown).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -18,9 +18,14 @@ from physsim.errors import UnknownNameError, UserError
 from physsim.masks import MASKS
 from physsim.options import describe_validation_error
 
+#: Seeds are torch generator seeds: whole numbers from 0 to 2**63 - 1.
+SEED_MAX = 2**63 - 1
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # no infinite or NaN number passes (a range to infinity, an eps of NaN)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ComponentRef(Strict):
@@ -77,7 +82,7 @@ class DataSpec(Strict):
 
     source: Literal["classifier"] = "classifier"
     n: int = Field(200, ge=1)
-    seed: int = 2024
+    seed: Seed = 2024
     print_size_mm: float = Field(150.0, gt=0)
 
 
@@ -108,8 +113,9 @@ class PatchSpec(Strict):
 class GridSpec(Strict):
     """The evaluation grid, modelled on the RP2 lab protocol."""
 
-    distance_m: list[float] = Field(default_factory=lambda: [1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0])
-    yaw_deg: list[float] = Field(default_factory=lambda: [0.0, 15.0, 30.0, 45.0])
+    distance_m: list[float] = Field(default_factory=lambda: [1.5, 3.0, 4.5, 6.0, 7.5, 9.0, 12.0],
+                                    min_length=1)
+    yaw_deg: list[float] = Field(default_factory=lambda: [0.0, 15.0, 30.0, 45.0], min_length=1)
     draws: int = Field(4, ge=1, description="lighting and camera draws per cell")
 
     @model_validator(mode="after")
@@ -122,7 +128,7 @@ class GridSpec(Strict):
 
 
 class EvaluationSpec(Strict):
-    seed: int = Field(1000, description="held-out seed, never used for the attack")
+    seed: Seed = Field(1000, description="held-out seed, never used for the attack")
     grid: GridSpec = Field(default_factory=GridSpec)  # type: ignore[arg-type]
     random_samples: int = Field(100, ge=0)
     chunk: int = Field(64, ge=1)
@@ -147,7 +153,7 @@ class Scene(Strict):
 
     name: str
     description: str = ""
-    seed: int = 0
+    seed: Seed = 0
     device: str = "cpu"
     classifier: ComponentRef
     object: ObjectRef | None = None
@@ -227,16 +233,45 @@ def parse_scene(data: Any, where: str) -> Scene:
     return scene
 
 
-def load_scene(scene: str | Path) -> tuple[Scene, Path]:
-    """Load and validate a scene by registered name or path. Returns (scene, its path)."""
-    path = resolve_scene_path(scene)
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last
+    silently: a second ``attack:`` at the end of a file would replace the first)."""
+
+
+def _mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)  # merge keys (<<) first, as the safe loader does
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}",
+                                                    key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def read_yaml(path: Path) -> Any:
+    """A YAML file's document; one :class:`UserError` line (with the line number where there is
+    one) if it cannot be read, is not UTF-8 text, is not valid YAML or repeats a key."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise UserError("not a UTF-8 text file", str(path)) from None
+    except OSError as exc:
+        raise UserError(f"cannot read the file ({exc.strerror or exc})", str(path)) from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # a safe loader (SafeLoader subclass)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or exc
         raise UserError(f"not valid YAML ({problem})", f"{path}{line}") from None
-    except OSError as exc:
-        raise UserError(f"cannot read scene file ({exc.strerror})", str(path)) from None
-    return parse_scene(data, str(path)), path
+
+
+def load_scene(scene: str | Path) -> tuple[Scene, Path]:
+    """Load and validate a scene by registered name or path. Returns (scene, its path)."""
+    path = resolve_scene_path(scene)
+    return parse_scene(read_yaml(path), str(path)), path

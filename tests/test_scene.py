@@ -56,6 +56,20 @@ def test_valid_scene_loads(tmp_path: Path) -> None:
         ({"data": None, "patch": {"objects": ["a"], "size": 0.2, "face_area": 0.1}},
          "patch: .*give size or face_area, not both"),
         ({"data": None, "patch": {"objects": ["a"], "face_area": 1.5}}, "patch.face_area"),
+        # found at load, not in the middle of a run
+        ({"evaluation": {"grid": {"distance_m": []}}},
+         "evaluation.grid.distance_m: List should have at least 1 item"),
+        ({"seed": 2**64}, "seed: Input should be less than or equal to 9223372036854775807"),
+        ({"seed": -1}, "seed: Input should be greater than or equal to 0"),
+        ({"evaluation": {"grid": {"distance_m": [float("inf")]}}},
+         "evaluation.grid.distance_m.0: Input should be a finite number"),
+        ({"attack": {"name": "fgsm", "budget": {"eps": float("nan")}}},
+         "attack.budget.eps: Input should be a finite number"),
+        ({"data": None, "object": {"name": "stop_sign"},
+          "eot": {"transforms": [{"pose": {"distance_m": [1.5, float("inf")]}}]}},
+         "eot.transforms\\[0\\].pose.distance_m.1: Input should be a finite number"),
+        # pydantic's "Value error, " prefix is not shown
+        ({"evaluation": {"grid": {"yaw_deg": [95.0]}}}, ": evaluation.grid: yaw_deg values"),
     ],
 )
 def test_bad_scene_is_one_line_naming_file_and_field(tmp_path: Path, patch: dict,
@@ -71,6 +85,23 @@ def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
     path = tmp_path / "bad.yaml"
     path.write_text("name: x\nclassifier: [unclosed\n")
     with pytest.raises(UserError, match=r"bad.yaml:\d+: not valid YAML"):
+        load_scene(path)
+
+
+def test_a_key_given_twice_is_refused_with_its_line(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE)
+    with path.open("a") as f:  # a second attack at the end would silently win
+        f.write("attack: {name: bim, budget: {steps: 2}}\n")
+    line = len(path.read_text().splitlines())
+    with pytest.raises(UserError, match=rf"scene.yaml:{line}: not valid YAML \(duplicate key "
+                                        r"'attack'\)"):
+        load_scene(path)
+
+
+def test_a_file_that_is_not_text_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "scene.yaml"
+    path.write_bytes(b"\xff\xfe\x00name: x\n" + bytes(range(128, 256)))
+    with pytest.raises(UserError, match=r"scene.yaml: not a UTF-8 text file$"):
         load_scene(path)
 
 

@@ -44,7 +44,7 @@ Unit = Annotated[float, Field(ge=0, le=1)]
 
 
 class Gamut(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     low: tuple[Unit, Unit, Unit]
     high: tuple[Unit, Unit, Unit]
 
@@ -58,7 +58,7 @@ class Gamut(BaseModel):
 class PrinterProfile(BaseModel):
     """A printer's colour behaviour; see the module docstring for the file format."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: str = "custom"
     description: str = ""
     matrix: tuple[Triple, Triple, Triple] = ((1.0, 0.0, 0.0), (0.0, 1.0, 0.0), (0.0, 0.0, 1.0))
