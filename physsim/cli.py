@@ -116,7 +116,8 @@ def new_plugin_cmd(name: str, kind: str, parent: Path) -> None:
 @click.argument("scene", required=False)
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
               help="Run directory to create (default: runs/<scene>-<timestamp>).")
-@click.option("--seed", type=int, default=None, help="Override the scene's seed.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1),  # physsim.scene.SEED_MAX
+              default=None, help="Override the scene's seed.")
 @click.option("--device", default=None, help="cpu, cuda or cuda:N (overrides the scene).")
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Override the attack's number of steps.")

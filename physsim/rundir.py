@@ -52,7 +52,11 @@ def start(run_dir: Path) -> Path:
     """Create ``<run_dir>.partial`` (after :func:`check`) and return it."""
     check(run_dir)
     work = partial(run_dir)
-    work.mkdir(parents=True)
+    try:
+        work.mkdir(parents=True)
+    except OSError as exc:  # a read-only place, a file where a folder should be...
+        raise UserError(f"cannot create the run directory ({exc.strerror or exc})",
+                        str(run_dir)) from None
     return work
 
 
@@ -77,7 +81,16 @@ def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:
     info_path = work / RESUME_INFO
     if not info_path.is_file() or not (work / "scene.yaml").is_file():
         raise UserError(f"no interrupted run here (expected {info_path})", str(path))
-    return run_dir, work, json.loads(info_path.read_text())
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read the resume record ({exc})", str(info_path)) from None
+    steps = info.get("steps", "missing") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or not isinstance(info.get("scene_file"), str) or \
+            not (steps is None or (type(steps) is int and steps >= 1)):
+        raise UserError('not a resume record (expected {"scene_file": "...", "steps": N or '
+                        'null})', str(info_path))
+    return run_dir, work, info
 
 
 def write_scene(work: Path, scene: Any, seed: int, device: str) -> None:

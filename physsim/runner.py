@@ -21,6 +21,7 @@ import torch
 from physsim import rundir
 from physsim.attack import Attack, AttackResult, Budget, Goal
 from physsim.classifier import Classifier
+from physsim.device import resolve_device
 from physsim.eot.pipeline import EOTConfig, Pipeline
 from physsim.errors import UserError
 from physsim.masks import make_mask
@@ -57,17 +58,6 @@ class RunResult:
     attack_results: list[AttackResult] = field(default_factory=list)
     renders: list[dict[str, Any]] = field(default_factory=list)
     figures: dict[str, bytes] = field(default_factory=dict)
-
-
-def _device(name: str) -> torch.device:
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise UserError(f"not a device name: {name!r} (use cpu, cuda or cuda:N)",
-                        "device") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UserError("CUDA was asked for but no CUDA device is available", "device")
-    return device
 
 
 def class_index(classifier: Classifier, target: str | int, where: str) -> int:
@@ -128,15 +118,17 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
     """Resolve every name, load the classifier and object, build the EOT pipeline."""
     from physsim.plugins import lookup
 
-    dev = _device(device or scene.device)
+    dev = resolve_device(device or scene.device)
     clf_cls = lookup("classifier", scene.classifier.name, "classifier.name")
     classifier = clf_cls.create(scene.classifier.options).to(dev)
     specs = [scene.attack] if scene.attack else list(scene.sweep.attacks if scene.sweep else [])
-    attacks = tuple((s, lookup("attack", s.name, "attack.name")(s.options)) for s in specs)
-    for spec, _ in attacks:
+    fields = ["attack"] if scene.attack else [f"sweep.attacks[{i}]" for i in range(len(specs))]
+    attacks = tuple((s, lookup("attack", s.name, f"{f}.name")(s.options))
+                    for s, f in zip(specs, fields, strict=True))
+    for (spec, _), at in zip(attacks, fields, strict=True):
         budget_of(spec)
         if spec.target is not None:
-            class_index(classifier, spec.target, "attack.target")
+            class_index(classifier, spec.target, f"{at}.target")
     from physsim.defense_eval import build_defenses
 
     base = Scenario(scene, source, dev, scene.seed if seed is None else seed, classifier, attacks,
@@ -227,15 +219,27 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         run_dir, work, info = rundir.reopen(resume)
         parsed, _ = load_scene(work / "scene.yaml")
         path, steps = Path(info["scene_file"]), info["steps"]
-        sc = build_scenario(parsed, str(path))
+        sc = _build(parsed, path, work / "scene.yaml", None, None)
     else:
         parsed, path = load_scene(scene)
-        sc = build_scenario(parsed, str(path), seed=seed, device=device)
+        sc = _build(parsed, path, path, seed, device)
         run_dir = output or rundir.default_run_dir(parsed.name)
         work = rundir.start(run_dir)
         rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
         rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps})
     return _execute(sc, run_dir, work, path, steps)
+
+
+def _build(scene: Scene, source: Path, where: Path, seed: int | None,
+           device: str | None) -> Scenario:
+    """:func:`build_scenario` of the scene read from ``where``: its errors (a bad option, an
+    unknown class...) name that file, and a bad device names where the device came from."""
+    dev = resolve_device(device, "--device") if device is not None else \
+        resolve_device(scene.device, f"{where}: device")
+    try:
+        return build_scenario(scene, str(source), seed=seed, device=str(dev))
+    except UserError as exc:
+        raise UserError(str(exc), str(where)) from None
 
 
 def _execute(sc: Scenario, run_dir: Path, work: Path, path: Path, steps: int | None) -> Path:

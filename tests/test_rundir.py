@@ -67,3 +67,23 @@ def test_reopen_of_a_directory_that_is_no_run_says_so(tmp_path: Path) -> None:
         rundir.reopen(tmp_path)
     assert str(tmp_path) in str(exc.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+@pytest.mark.parametrize("record", ["{bad json", "[]", '{"scene_file": "s.yaml"}',
+                                    '{"scene_file": "s.yaml", "steps": "ten"}',
+                                    '{"scene_file": 3, "steps": null}'])
+def test_reopen_refuses_a_damaged_resume_record(tmp_path: Path, record: str) -> None:
+    run = tmp_path / "run"
+    work = rundir.start(run)
+    (work / "scene.yaml").write_text("name: s\n")
+    (work / rundir.RESUME_INFO).write_text(record)
+    with pytest.raises(UserError, match=r"resume.json: (cannot read the|not a) resume record"):
+        rundir.reopen(run)
+
+
+def test_a_run_directory_that_cannot_be_created_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "a_file").write_text("mine")
+    with pytest.raises(UserError, match=r"a_file/run: cannot create the run directory \(Not a "
+                                        r"directory\)"):
+        rundir.start(tmp_path / "a_file" / "run")
+    assert (tmp_path / "a_file").read_text() == "mine"

@@ -112,6 +112,39 @@ def test_unknown_target_class_names_classes(tmp_path: Path) -> None:
         run_scene(write(tmp_path, bad), output=tmp_path / "run")
 
 
+def test_errors_found_while_building_name_the_scene_file(tmp_path: Path) -> None:
+    bad = {**PHYSICAL, "attack": {**PHYSICAL["attack"],
+                                  "options": {**PHYSICAL["attack"]["options"],
+                                              "area_fraction": 5}}}
+    path = write(tmp_path, bad)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2 and result.stderr.startswith(
+        f"Error: {path}: attack 'rp2' options: area_fraction: ")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+def test_a_sweep_target_error_names_its_attack(tmp_path: Path) -> None:
+    sweep = {"name": "toy_sweep", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
+             "sweep": {"attacks": [{"name": "fgsm"},
+                                   {"name": "fgsm", "mode": "targeted", "target": "eleven"}]}}
+    with pytest.raises(UserError, match=r"scene.yaml: sweep\.attacks\[1\]\.target: unknown "
+                                        r"class 'eleven'"):
+        run_scene(write(tmp_path, sweep), output=tmp_path / "run")
+
+
+@pytest.mark.parametrize(("where", "args", "message"), [
+    ("option", ["--device", "mps"], "Error: --device: not a device name: 'mps'"),
+    ("scene", [], "scene.yaml: device: not a device name: 'meta'"),
+])
+def test_devices_other_than_cpu_and_cuda_are_refused(tmp_path: Path, where: str,
+                                                     args: list[str], message: str) -> None:
+    scene = {**PHYSICAL, "device": "meta"} if where == "scene" else PHYSICAL
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, scene)), "-o",
+                                      str(tmp_path / "run"), *args])
+    assert result.exit_code == 2 and message in result.stderr and result.stderr[-1] == "\n"
+    assert result.stderr.count("\n") == 1 and not (tmp_path / "run.partial").exists()
+
+
 class _Observer:
     def __init__(self) -> None:
         self.calls: list[str] = []
