@@ -20,7 +20,10 @@ import click
 import torch
 
 from physsim.classifier import Classifier
+from physsim.device import resolve_device
 from physsim.errors import UserError
+from physsim.outputs import check_output, write_atomic
+from physsim.scene import SEED_MAX
 
 #: bin edges per quantity; values outside the edges count in the first or last bin
 BIN_EDGES: dict[str, tuple[float, ...]] = {
@@ -117,16 +120,20 @@ def _format(report: dict[str, Any]) -> str:
 @click.argument("name")
 @click.option("--samples", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Size of the held-out set (the digits test split has 450 images).")
-@click.option("--seed", type=int, default=1, show_default=True,
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=1, show_default=True,
               help="Seed of the held-out set (drawn from the test split's seed space).")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option("--json", "json_path", type=click.Path(path_type=Path), default=None,
-              help="Also write the report as JSON to this file.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path, dir_okay=False),
+              default=None, help="Also write the report as JSON to this file.")
+@click.option("--force", is_flag=True, help="Overwrite an existing --json file.")
 def eval_classifier_cmd(name: str, samples: int, seed: int, device: str,
-                        json_path: Path | None) -> None:
+                        json_path: Path | None, force: bool) -> None:
     """Measure the accuracy of classifier NAME on a fresh held-out set."""
-    report = evaluate_classifier(name, samples, seed, device)
+    dev = resolve_device(device, "--device")
+    if json_path is not None:  # before the work, not after it
+        check_output(json_path, "--json", force)
+    report = evaluate_classifier(name, samples, seed, str(dev))
     click.echo(_format(report))
     if json_path is not None:
-        json_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        write_atomic(json_path, (json.dumps(report, indent=2) + "\n").encode())
         click.echo(f"wrote {json_path}")

@@ -12,6 +12,7 @@ placeholders; the Python in them never uses ``$`` otherwise).
 from __future__ import annotations
 
 import re
+import shutil
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -120,13 +121,20 @@ def new_plugin(name: str, kind: str = "attack", parent: Path | str = ".") -> Pat
         raise UserError(f"{parent} is not a folder", "--output")
     target = parent / names.dist
     rendered = _files_for(names, kind)  # render first: a template bug leaves nothing behind
-    parent.mkdir(parents=True, exist_ok=True)
     try:
+        parent.mkdir(parents=True, exist_ok=True)
         target.mkdir()
     except FileExistsError:
         raise UserError(f"{target} already exists; it is never overwritten", "new-plugin") from None
-    for rel, text in rendered.items():
-        path = target / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # a read-only place, a file where a folder should be...
+        raise UserError(f"cannot create {target} ({exc.strerror or exc})", "--output") from None
+    try:
+        for rel, text in rendered.items():
+            path = target / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+    except OSError as exc:  # the folder is this call's own: a failure leaves no half package
+        shutil.rmtree(target, ignore_errors=True)
+        raise UserError(f"cannot write the package ({exc.strerror or exc})", str(target)) \
+            from None
     return target

@@ -72,6 +72,10 @@ def test_parent_must_be_a_folder(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     with pytest.raises(UserError, match="is not a folder"):
         new_plugin("demo", "attack", tmp_path / "file")
+    with pytest.raises(UserError, match=r"^--output: cannot create .*physsim-demo \(Not a "
+                                        r"directory\)$"):
+        new_plugin("demo", "attack", tmp_path / "file" / "sub")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
 
 
 def test_layout_and_entry_point(tmp_path: Path) -> None:

@@ -45,6 +45,7 @@ Typical use::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -88,7 +89,8 @@ class Pipeline:
         self.output_size = (int(output_size[0]), int(output_size[1]))
         if min(self.output_size) < 1:
             raise UserError(f"output_size must be positive, got {output_size}", "EOT pipeline")
-        if size_mm is not None and (len(size_mm) != 2 or min(size_mm) <= 0):
+        if size_mm is not None and (len(size_mm) != 2 or
+                                    not all(math.isfinite(v) and v > 0 for v in size_mm)):
             raise UserError(f"size_mm must be a positive (width, height), got {size_mm}",
                             "EOT pipeline")
         self.size_mm = size_mm

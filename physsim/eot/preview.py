@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
 from typing import Any
 
@@ -19,24 +18,24 @@ import click
 import cv2
 import numpy as np
 import torch
-import yaml
 
+from physsim.device import resolve_device
 from physsim.errors import UserError
+from physsim.outputs import check_output, write_atomic
+from physsim.scene import SEED_MAX
 
 
 def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None]:
     """A scene (registered name or YAML path) -> (its ``eot:`` mapping, its object name)."""
     from physsim.plugins import lookup
+    from physsim.scene import read_yaml
 
     path = Path(scene)
     if not path.is_file():
         if scene.endswith((".yaml", ".yml")):
             raise UserError("scene file not found", scene)
         path = lookup("scene", scene, "SCENE")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UserError(f"cannot read scene: {exc}".splitlines()[0], str(path)) from None
+    data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise UserError("a scene file must be a mapping", str(path))
     obj = data.get("object")
@@ -60,11 +59,11 @@ def read_texture(path: Path) -> torch.Tensor:
     return torch.from_numpy(np.concatenate([rgb, alpha], 2).copy()).permute(2, 0, 1)
 
 
-def load_object(name: str) -> tuple[torch.Tensor, tuple[float, float]]:
-    """A registered object's texture (4, H, W) and size in mm."""
+def load_object(name: str, where: str = "--object") -> tuple[torch.Tensor, tuple[float, float]]:
+    """A registered object's texture (4, H, W) and size in mm (``where``: for errors)."""
     from physsim.plugins import lookup
 
-    tex = lookup("object", name, "--object")().load()
+    tex = lookup("object", name, where)().load()
     return tex.texture, tex.size_mm
 
 
@@ -119,17 +118,6 @@ def parse_fixed(items: tuple[str, ...], n: int | None) -> tuple[dict[str, torch.
     return fixed, count
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` through a temporary file and a rename: never half a file at ``path``."""
-    tmp = path.with_name(path.name + ".part")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write: {exc.strerror or exc}", str(path)) from None
-
-
 def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
     """"4.5m yaw+30" per sample, or the sample number when there is no pose."""
     if "distance_m" not in meta:
@@ -148,7 +136,8 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
               help="Physical width and height of --texture, millimetres.")
 @click.option("-n", "n", type=click.IntRange(min=1), default=None,
               help="How many samples to render.  [default: 16, or the length of --fix lists]")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the EOT draws.")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
+              help="Seed of the EOT draws.")
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Window size in pixels.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
@@ -162,10 +151,11 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
 @click.option("--params", "params_path", type=click.Path(path_type=Path, dir_okay=False),
               default=None, help="Replay params saved by --save-params instead of drawing.")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--force", is_flag=True, help="Overwrite an existing PNG or params file.")
 def eot_preview(scene: str | None, object_name: str | None, texture: Path | None,
                 size_mm: tuple[float, float] | None, n: int | None, seed: int, size: int,
                 output: Path, save_params: Path | None, fix: tuple[str, ...],
-                params_path: Path | None, device: str) -> None:
+                params_path: Path | None, device: str, force: bool) -> None:
     """Render an object under SCENE's EOT (default: the built-in physical pipeline) as a PNG
     contact sheet captioned with distance and yaw."""
     from physsim.eot.params import EOTParams
@@ -175,17 +165,24 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
         raise UserError("--params replays saved samples: it takes neither --fix nor -n",
                         "eot-preview")
     for path, flag in ((output, "--output"), (save_params, "--save-params")):
-        if path is not None and not path.resolve().parent.is_dir():
-            raise UserError(f"{flag}: the folder {path.parent} does not exist", str(path))
+        if path is not None:
+            check_output(path, flag, force, inputs=(texture, params_path))
+    if save_params is not None and save_params.resolve() == output.resolve():
+        raise UserError("--save-params and --output are the same file", str(output))
+    dev = resolve_device(device, "--device")
     fixed, count = parse_fixed(fix, n)
     eot, scene_object = read_scene_eot(scene) if scene else (None, None)
     if texture is not None:
         if size_mm is None:
             raise UserError("--texture needs --size-mm WIDTH HEIGHT", "eot-preview")
+        if not all(math.isfinite(v) and v > 0 for v in size_mm):
+            raise UserError(f"expected a positive width and height in mm, got "
+                            f"{' '.join(f'{v:g}' for v in size_mm)}", "--size-mm")
         tex, obj_mm = read_texture(texture), size_mm
     else:
-        tex, obj_mm = load_object(object_name or scene_object or "stop_sign")
-    pipe = Pipeline.from_config(eot, output_size=(size, size), size_mm=obj_mm, device=device)
+        where = "--object" if object_name or not scene_object else f"{scene}: object.name"
+        tex, obj_mm = load_object(object_name or scene_object or "stop_sign", where)
+    pipe = Pipeline.from_config(eot, output_size=(size, size), size_mm=obj_mm, device=dev)
     if params_path is not None:
         try:
             data = json.loads(params_path.read_text())

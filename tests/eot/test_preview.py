@@ -99,11 +99,55 @@ def test_bad_fixed_params_write_nothing(tmp_path: Path, disc_object: str, fix: l
     sheet, params = tmp_path / "sheet.png", tmp_path / "p.json"
     sheet.write_bytes(b"an earlier sheet")
     args = [a for f in fix for a in ("--fix", f)]
-    code, out = _run("--object", disc_object, "--size", "16", "-o", str(sheet),
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(sheet), "--force",
                      "--save-params", str(params), *args)
     assert code == 2 and out.startswith(f"Error: {message}") and out.count("\n") == 1, out
     assert sheet.read_bytes() == b"an earlier sheet" and not params.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png"]
+
+
+def test_earlier_files_are_kept_and_inputs_never_overwritten(tmp_path: Path,
+                                                             disc_object: str) -> None:
+    sheet, params = tmp_path / "sheet.png", tmp_path / "p.json"
+    args = ["--object", disc_object, "-n", "2", "--size", "16"]
+    assert _run(*args, "-o", str(sheet), "--save-params", str(params))[0] == 0
+    first = sheet.read_bytes(), params.read_bytes()
+    code, out = _run(*args, "--seed", "5", "-o", str(sheet))
+    assert code == 2 and "--output: exists already (add --force to overwrite it)" in out
+    code, out = _run(*args, "--seed", "5", "-o", str(tmp_path / "new.png"), "--save-params",
+                     str(params))
+    assert code == 2 and "--save-params: exists already" in out
+    assert (sheet.read_bytes(), params.read_bytes()) == first
+    assert not (tmp_path / "new.png").exists()
+    # --force overwrites earlier outputs, never the files the command reads
+    code, out = _run(*args, "--seed", "5", "-o", str(sheet), "--force")
+    assert code == 0 and sheet.read_bytes() != first[0]
+    code, out = _run("--object", disc_object, "--size", "16", "--params", str(params),
+                     "--save-params", str(params), "--force", "-o", str(tmp_path / "b.png"))
+    assert code == 2 and "--save-params: this is an input of the command" in out
+    code, out = _run("--texture", str(sheet), "--size-mm", "300", "300", "-o", str(sheet),
+                     "--force")
+    assert code == 2 and "--output: this is an input of the command" in out
+    code, out = _run(*args, "-o", str(tmp_path / "c.png"), "--save-params",
+                     str(tmp_path / "c.png"))
+    assert code == 2 and "--save-params and --output are the same file" in out
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--device", "mps"], "Error: --device: not a device name: 'mps'"),
+    (["--seed", "-1"], "is not in the range 0<=x<="),
+    (["--texture", "t.png", "--size-mm", "nan", "100"],
+     "Error: --size-mm: expected a positive width and height in mm, got nan 100"),
+    (["scene.yaml"], "Error: scene.yaml: object.name: unknown object 'stopsign'"),
+])
+def test_bad_options_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                  args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    cv2.imwrite("t.png", np.zeros((8, 8, 3), np.uint8))
+    Path("scene.yaml").write_text("object: {name: stopsign}\n")
+    code, out = _run(*args, "-o", "o.png")
+    assert code == 2 and message in out and "Traceback" not in out, out
+    assert not Path("o.png").exists()
 
 
 def test_texture_file_and_scene_file(tmp_path: Path) -> None:

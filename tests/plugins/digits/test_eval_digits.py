@@ -31,6 +31,22 @@ def test_classifier_without_heldout_is_a_user_error() -> None:
     assert "has no held-out set" in result.output
 
 
+def test_an_output_that_cannot_be_written_is_refused_before_the_work(tmp_path: Path) -> None:
+    earlier = tmp_path / "report.json"
+    earlier.write_text("earlier")
+    for args, message in ((["--json", str(earlier)], "--json: exists already (add --force"),
+                          (["--json", str(tmp_path / "no" / "r.json")], "the folder"),
+                          (["--device", "gpu"], "--device: not a device name: 'gpu'"),
+                          (["--seed", str(2**64)], "is not in the range 0<=x<=")):
+        result = CliRunner().invoke(cli, ["eval-classifier", "digits_cnn", *args])
+        assert result.exit_code == 2 and message in result.output, result.output
+        assert "accuracy" not in result.output  # nothing was evaluated
+    assert earlier.read_text() == "earlier"
+    result = CliRunner().invoke(cli, ["eval-classifier", "digits_cnn", "--samples", "20",
+                                      "--json", str(earlier), "--force"])
+    assert result.exit_code == 0 and json.loads(earlier.read_text())["n"] == 20
+
+
 def test_unknown_classifier_lists_the_known_ones() -> None:
     result = CliRunner().invoke(cli, ["eval-classifier", "no_such_model"])
     assert result.exit_code == 2 and "digits_cnn" in result.output

@@ -1,0 +1,47 @@
+"""Output files: refused before any work when they cannot or must not be written, and
+written whole or not at all."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from physsim.errors import UserError
+from physsim.outputs import check_output, write_atomic
+
+
+def test_a_new_file_in_an_existing_folder_is_fine(tmp_path: Path) -> None:
+    check_output(tmp_path / "out.json", "--json")
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda d: d / "nowhere" / "out.json", "--json: the folder .*nowhere does not exist"),
+    (lambda d: d, "--json: this is a folder; give a file name"),
+])
+def test_impossible_outputs(tmp_path: Path, make, message: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UserError, match=message):
+        check_output(make(tmp_path), "--json", force=True)
+
+
+def test_an_existing_file_needs_force_and_an_input_is_never_overwritten(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    out.write_text("earlier")
+    with pytest.raises(UserError, match=r"out.json: --json: exists already \(add --force"):
+        check_output(out, "--json")
+    check_output(out, "--json", force=True)
+    with pytest.raises(UserError, match="an input of the command; it is never overwritten"):
+        check_output(out, "--json", force=True, inputs=(None, tmp_path / ".." / tmp_path.name
+                                                        / "out.json"))
+    assert out.read_text() == "earlier"
+
+
+def test_write_atomic_leaves_no_partial_file(tmp_path: Path) -> None:
+    out = tmp_path / "out.bin"
+    write_atomic(out, b"whole")
+    assert out.read_bytes() == b"whole" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "out.bin"]
+    (tmp_path / "dir.bin").mkdir()  # the rename onto a folder fails
+    with pytest.raises(UserError, match=r"dir\.bin: cannot write"):
+        write_atomic(tmp_path / "dir.bin", b"x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.bin", "out.bin"]
