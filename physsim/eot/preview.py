@@ -159,7 +159,7 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     """Render an object under SCENE's EOT (default: the built-in physical pipeline) as a PNG
     contact sheet captioned with distance and yaw."""
     from physsim.eot.params import EOTParams
-    from physsim.eot.pipeline import Pipeline
+    from physsim.eot.pipeline import EOTConfig, Pipeline
 
     if params_path is not None and (fix or n is not None):
         raise UserError("--params replays saved samples: it takes neither --fix nor -n",
@@ -182,7 +182,11 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     else:
         where = "--object" if object_name or not scene_object else f"{scene}: object.name"
         tex, obj_mm = load_object(object_name or scene_object or "stop_sign", where)
-    pipe = Pipeline.from_config(eot, output_size=(size, size), size_mm=obj_mm, device=dev)
+    try:
+        config = EOTConfig.parse(eot)
+    except UserError as exc:  # name the scene file the section came from
+        raise UserError(str(exc), scene) if scene else exc from None
+    pipe = Pipeline(config, output_size=(size, size), size_mm=obj_mm, device=dev)
     if params_path is not None:
         try:
             data = json.loads(params_path.read_text())

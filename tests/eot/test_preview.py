@@ -212,7 +212,7 @@ def test_bad_eot_section_in_the_scene(tmp_path: Path) -> None:
     code, out = _run(str(scene), "--texture", str(tmp_path / "t.png"), "--size-mm", "1", "1",
                      "-o", str(tmp_path / "o.png"))
     assert code == 2
-    assert "eot.transforms[0].jpeg.quality: must be <= 100" in out
+    assert out.startswith(f"Error: {scene}: eot.transforms[0].jpeg.quality: must be <= 100")
 
 
 def test_texture_reader_handles_grey_and_rgb(tmp_path: Path) -> None:
