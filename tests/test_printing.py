@@ -270,6 +270,7 @@ def test_existing_pdf_is_not_overwritten(run_dir: Path) -> None:
     result = CliRunner().invoke(cli, ["print", str(run_dir)])
     assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
     assert (run_dir / "print.pdf").read_bytes() == first
+    assert json.loads((run_dir / "print.json").read_text())["paper"] == "full"
     assert print_run(run_dir, paper="a4", force=True).pages > 1
 
 
@@ -281,8 +282,9 @@ def test_failed_write_leaves_no_pdf(run_dir: Path, monkeypatch: pytest.MonkeyPat
         raise OSError("disk full")
 
     monkeypatch.setattr(FPDF, "output", broken)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(UserError, match="disk full") as err:
         print_run(run_dir, paper="full")
+    assert err.value.where == str(run_dir / "print.pdf")
     assert sorted(p.name for p in run_dir.iterdir()) == ["artefact.png", "mask.png",
                                                         "scene.yaml"]
 
@@ -316,6 +318,112 @@ def test_bad_options_name_the_field(run_dir: Path) -> None:
         print_run(run_dir, paper="a3")
     with pytest.raises(UserError, match=r"\.pdf"):
         print_run(run_dir, run_dir / "print.png")
+
+
+def cli_error(args: list[str]) -> str:
+    """Run ``physsim ARGS``, which must fail with one line and exit 2; return that line."""
+    result = CliRunner().invoke(cli, args)
+    lines = result.output.strip().splitlines()
+    assert result.exit_code == 2 and len(lines) == 1, result.output
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", ["metrics", "manifest", "object", "scene"])
+@pytest.mark.parametrize("force", [False, True])
+def test_a_run_file_on_the_sidecar_path_is_never_overwritten(run_dir: Path, name: str,
+                                                             force: bool) -> None:
+    for other in ("metrics", "manifest"):
+        (run_dir / f"{other}.json").write_text('{"kept": true}\n')
+    (run_dir / "object.json").write_text(json.dumps({"size_mm": [SIGN_MM, SIGN_MM]}))
+    (run_dir / "scene.json").write_text("{}\n")  # scene.yaml's neighbour, as another tool might
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir()}
+    line = cli_error(["print", str(run_dir), "-o", str(run_dir / f"{name}.pdf"),
+                      *(["--force"] if force else [])])
+    assert line.startswith(f"Error: {run_dir / name}.json: ") and "never overwritten" in line
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir()} == before
+
+
+def test_an_existing_sidecar_needs_force_and_must_be_a_print_sidecar(
+        run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("notes.json").write_text("my notes\n")
+    for force in ([], ["--force"]):
+        line = cli_error(["print", str(run_dir), "-o", "notes.pdf", *force])
+        assert line.startswith("Error: notes.json: ")
+    assert Path("notes.json").read_text() == "my notes\n" and not Path("notes.pdf").exists()
+    # an earlier print's sidecar whose PDF is gone: refused without --force, replaced with it
+    first = print_run(run_dir, "stop.pdf", paper="full")
+    first.pdf.unlink()
+    assert "pass --force" in cli_error(["print", str(run_dir), "-o", "stop.pdf"])
+    assert json.loads(Path("stop.json").read_text())["paper"] == "full"
+    assert print_run(run_dir, "stop.pdf", paper="a4", force=True).info["paper"] == "a4"
+
+
+def test_a_pdf_without_its_print_sidecar_is_never_overwritten(run_dir: Path) -> None:
+    report = run_dir / "report.pdf"
+    report.write_bytes(b"%PDF-1.7 someone else's report")
+    for force in ([], ["--force"]):
+        line = cli_error(["print", str(run_dir), "-o", str(report), *force])
+        assert line.startswith(f"Error: {report}: ") and "never overwritten" in line
+    assert report.read_bytes() == b"%PDF-1.7 someone else's report"
+    assert not (run_dir / "report.json").exists()
+
+
+@pytest.mark.parametrize("size", ["[0, 0]", "[NaN, 750]", "[Infinity, 750]", "[-750, -750]",
+                                  "[750000, 750000]", "[1e400, 750]", "[750, 1" + "0" * 400 + "]",
+                                  "[true, 750]", "[750]", '"750 x 750"', "null"])
+def test_a_bad_recorded_size_is_one_line_naming_object_json(run_dir: Path, size: str) -> None:
+    path = run_dir / "object.json"
+    path.write_text(f'{{"name": "stop_sign", "size_mm": {size}}}')
+    line = cli_error(["print", str(run_dir)])
+    assert line.startswith(f"Error: {path}: size_mm ")
+    assert not (run_dir / "print.pdf").exists() and not (run_dir / "print.json").exists()
+
+
+def test_the_recorded_size_is_used_up_to_the_limit(run_dir: Path) -> None:
+    (run_dir / "object.json").write_text(json.dumps({"size_mm": [600, 600.0]}))
+    res = print_run(run_dir, paper="full")
+    assert res.info["sign"]["size_source"] == "run"
+    assert res.info["sign"]["size_mm"] == [600.0, 600.0]
+    (run_dir / "object.json").write_text(json.dumps({"size_mm": [10_000, 10_000]}))
+    res = print_run(run_dir, paper="full", force=True)
+    assert res.info["sign"]["size_mm"] == [10_000.0, 10_000.0]
+
+
+def test_a_dpi_beyond_the_size_limit_is_refused(tmp_path: Path) -> None:
+    run = make_run(tmp_path / "run", dpi=1.2)  # 512 px at 1.2 dpi: about 10.8 m
+    with pytest.raises(UserError, match="10000 mm") as err:
+        print_run(run, paper="full")
+    assert err.value.where == str(run / "artefact.png")
+
+
+@pytest.mark.parametrize("case", ["pdf_is_dir", "json_is_dir", "parent_is_file", "sys"])
+def test_an_unwritable_output_fails_before_rendering(run_dir: Path, tmp_path: Path, case: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from physsim.printing import document
+
+    if case == "sys" and not Path("/sys").is_dir():
+        pytest.skip("no /sys here")
+
+    def no_render(*args: object) -> None:
+        raise AssertionError("rendered although the output cannot be written")
+
+    monkeypatch.setattr(document, "build_pdf", no_render)
+    (tmp_path / "a_file").write_text("x")
+    pdf = {"pdf_is_dir": run_dir / "print.pdf", "json_is_dir": run_dir / "print.pdf",
+           "parent_is_file": tmp_path / "a_file" / "sub" / "out.pdf",
+           "sys": Path("/sys/physsim-print-test.pdf")}[case]
+    blocked = {"pdf_is_dir": pdf, "json_is_dir": pdf.with_suffix(".json")}.get(case)
+    if blocked is not None:
+        blocked.mkdir()
+    before = sorted(p.name for p in run_dir.iterdir())
+    with pytest.raises(UserError) as err:
+        print_run(run_dir, pdf, force=True)
+    assert err.value.where == str(blocked or pdf)
+    line = cli_error(["print", str(run_dir), "-o", str(pdf), "--force"])
+    assert line.startswith(f"Error: {blocked or pdf}: ")
+    assert sorted(p.name for p in run_dir.iterdir()) == before  # no .partial left
+    assert not pdf.with_name(pdf.name + ".partial").exists()
 
 
 class _PrintTestSign(PhysicalObject):

@@ -10,8 +10,6 @@ camera evaluation.
 
 from __future__ import annotations
 
-import json
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +20,6 @@ from PIL import Image
 from pydantic import Field
 
 from physsim import __version__
-from physsim.errors import UserError
 from physsim.options import Options, parse_options
 from physsim.printing.layout import (
     MARGIN_MM,
@@ -42,6 +39,7 @@ from physsim.printing.marks import (
     draw_marker,
     latin1,
 )
+from physsim.printing.output import check_outputs, output_paths, probe, write_outputs
 from physsim.printing.rundata import RunArtefact, artefact_path, load_run
 from physsim.printing.sheet import (
     SheetPage,
@@ -218,32 +216,6 @@ def build_pdf(run: RunArtefact, opts: PrintOptions) -> tuple[FPDF, dict[str, Any
     return pdf, info
 
 
-def _output_path(run_dir: Path, output: Path | None) -> Path:
-    if output is None:
-        return run_dir / "print.pdf"
-    if output.suffix.lower() != ".pdf":
-        raise UserError("the output must be a .pdf file (its .json sidecar goes beside it)",
-                        str(output))
-    return output
-
-
-def _write(pdf_path: Path, pdf: FPDF, info: dict[str, Any]) -> Path:
-    """Write sidecar then PDF via temp files and renames: no half-written PDF is ever left."""
-    json_path = pdf_path.with_suffix(".json")
-    tmp_pdf = pdf_path.with_name(pdf_path.name + ".partial")
-    tmp_json = json_path.with_name(json_path.name + ".partial")
-    pdf_path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        pdf.output(str(tmp_pdf))
-        tmp_json.write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp_json, json_path)
-        os.replace(tmp_pdf, pdf_path)
-    finally:
-        tmp_pdf.unlink(missing_ok=True)
-        tmp_json.unlink(missing_ok=True)
-    return json_path
-
-
 def print_run(run_dir: Path | str, output: Path | str | None = None, *,
               paper: str = "a4", marker_mm: float = 60.0, force: bool = False) -> PrintResult:
     """Write the printable PDF of a run directory and its JSON sidecar.
@@ -254,21 +226,25 @@ def print_run(run_dir: Path | str, output: Path | str | None = None, *,
             with ``.json``.
         paper: ``a4``, ``letter`` (tiled) or ``full`` (one page at the poster's size).
         marker_mm: side of each of the four ArUco fiducials.
-        force: overwrite an existing PDF.
+        force: replace an earlier print (a PDF and its print sidecar). Any other existing
+            file on the PDF's or the sidecar's path is never replaced, ``force`` or not; see
+            :mod:`physsim.printing.output`.
 
     Raises:
-        UserError: bad options, a missing or unreadable run directory or artefact, or an
-            existing PDF without ``force``.
+        UserError: bad options; a missing or unreadable run directory or artefact; a bad size
+            (``object.json``, the object or the DPI: not two sizes in (0, 10000] mm); an
+            output path that exists and is not an earlier print, or is one and ``force`` is
+            not given; an output that cannot be written.
     """
     opts = parse_options(PrintOptions, {"paper": paper, "marker_mm": marker_mm},
                          "print options")
     run_dir = Path(run_dir)
     artefact_path(run_dir)
-    pdf_path = _output_path(run_dir, None if output is None else Path(output))
-    if pdf_path.exists() and not force:
-        raise UserError("exists already; pass --force to overwrite it", str(pdf_path))
+    out = output_paths(run_dir, None if output is None else Path(output))
+    check_outputs(out, force)
     run = load_run(run_dir)
+    probe(out)  # after the input checks (it may create the folder), before the rendering work
     pdf, info = build_pdf(run, opts)
-    info["pdf"] = pdf_path.name
-    sidecar = _write(pdf_path, pdf, info)
-    return PrintResult(pdf_path, sidecar, len(info["pages"]), info)
+    info["pdf"] = out.pdf.name
+    write_outputs(out, pdf, info)
+    return PrintResult(out.pdf, out.sidecar, len(info["pages"]), info)

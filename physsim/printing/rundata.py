@@ -1,15 +1,18 @@
 """What ``physsim print`` reads from a run directory, checked and in physical units.
 
 A run directory holds ``artefact.png`` (RGBA texture), ``mask.png`` (where the attack changed
-the texture) and ``scene.yaml``. The physical size of the artefact comes from the registered
-object the scene names (its ``size_mm``); when that object is not installed, from the PNG's DPI
-metadata, which ``physsim run`` writes so that the file alone prints at the right size.
+the texture) and ``scene.yaml``. The physical size of the artefact comes from the run's
+``object.json`` (its ``size_mm``); without one, from the registered object the scene names;
+when that object is not installed, from the PNG's DPI metadata, which ``physsim run`` writes so
+that the file alone prints at the right size. Whatever the source, each side must be a number
+above 0 and at most :data:`MAX_SIDE_MM` (10 m); a bad ``object.json`` is a UserError naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import numbers
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +27,9 @@ from physsim.errors import UserError
 MM_PER_INCH = 25.4
 #: the object's size and the artefact's pixel grid may disagree by rounding, not more
 ASPECT_TOLERANCE = 0.02
+#: the largest side printed, in mm (10 m: about 2,300 A4 sheets, a few seconds of work); more
+#: is a unit typo (a size in micrometres), which would otherwise run for minutes
+MAX_SIDE_MM = 10_000.0
 
 
 @dataclass(frozen=True)
@@ -92,16 +98,42 @@ def _name_of(scene: dict[str, Any], key: str) -> str | None:
     return str(name) if name else None
 
 
+def _side_ok(value: Any) -> bool:
+    """A number in (0, MAX_SIDE_MM]: NaN fails both comparisons, infinity the second."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return 0 < float(value) <= MAX_SIDE_MM
+    except OverflowError:  # an integer too large for a float (JSON has no limit)
+        return False
+
+
+def _valid_size(size: Any) -> tuple[float, float] | None:
+    """``size`` as (width, height) if it is two numbers in (0, MAX_SIDE_MM], else None."""
+    if not isinstance(size, list | tuple) or len(size) != 2 or not all(map(_side_ok, size)):
+        return None
+    return float(size[0]), float(size[1])
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value, default=repr)  # NaN and Infinity as JSON writes them
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _recorded_size(run_dir: Path) -> tuple[float, float] | None:
     """The object's size as the run recorded it in ``object.json`` (None if absent)."""
     path = run_dir / "object.json"
     if not path.is_file():
         return None
     try:
-        w, h = json.loads(path.read_text())["size_mm"]
-        return float(w), float(h)
+        size = json.loads(path.read_text())["size_mm"]
     except (ValueError, KeyError, TypeError):
         raise UserError("expected {\"size_mm\": [width, height]}", str(path)) from None
+    valid = _valid_size(size)
+    if valid is None:
+        raise UserError(f"size_mm must be [width, height] in mm, each above 0 and at most "
+                        f"{MAX_SIDE_MM:g}, not {_shown(size)}", str(path))
+    return valid
 
 
 def _object_size(name: str | None) -> tuple[float, float] | None:
@@ -115,9 +147,8 @@ def _object_size(name: str | None) -> tuple[float, float] | None:
     except UserError as exc:
         warnings.warn(f"{exc}; using the artefact's DPI for its size instead", stacklevel=4)
         return None
-    if size is None or min(size) <= 0:
-        return None
-    return float(size[0]), float(size[1])
+    # the class default (0, 0) means "known only once loaded": the PNG's DPI tells it then
+    return _valid_size(size)
 
 
 def _dpi_size(img: Image.Image, path: Path) -> tuple[float, float]:
@@ -126,7 +157,11 @@ def _dpi_size(img: Image.Image, path: Path) -> tuple[float, float]:
         raise UserError("no DPI metadata and no registered object: the physical size is "
                         "unknown", str(path))
     w, h = img.size
-    return w / float(dpi[0]) * MM_PER_INCH, h / float(dpi[1]) * MM_PER_INCH
+    size = w / float(dpi[0]) * MM_PER_INCH, h / float(dpi[1]) * MM_PER_INCH
+    if max(size) > MAX_SIDE_MM:
+        raise UserError(f"its DPI metadata makes it {size[0]:.0f} x {size[1]:.0f} mm, more than "
+                        f"the {MAX_SIDE_MM:g} mm a side that is printed", str(path))
+    return size
 
 
 def _check_aspect(size_mm: tuple[float, float], shape: tuple[int, ...], path: Path) -> None:
