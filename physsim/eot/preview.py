@@ -164,24 +164,11 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     if params_path is not None and (fix or n is not None):
         raise UserError("--params replays saved samples: it takes neither --fix nor -n",
                         "eot-preview")
-    for path, flag in ((output, "--output"), (save_params, "--save-params")):
-        if path is not None:
-            check_output(path, flag, force, inputs=(texture, params_path))
-    if save_params is not None and save_params.resolve() == output.resolve():
-        raise UserError("--save-params and --output are the same file", str(output))
+    _check_outputs(output, save_params, force, (texture, params_path))
     dev = resolve_device(device, "--device")
     fixed, count = parse_fixed(fix, n)
     eot, scene_object = read_scene_eot(scene) if scene else (None, None)
-    if texture is not None:
-        if size_mm is None:
-            raise UserError("--texture needs --size-mm WIDTH HEIGHT", "eot-preview")
-        if not all(math.isfinite(v) and v > 0 for v in size_mm):
-            raise UserError(f"expected a positive width and height in mm, got "
-                            f"{' '.join(f'{v:g}' for v in size_mm)}", "--size-mm")
-        tex, obj_mm = read_texture(texture), size_mm
-    else:
-        where = "--object" if object_name or not scene_object else f"{scene}: object.name"
-        tex, obj_mm = load_object(object_name or scene_object or "stop_sign", where)
+    tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object)
     try:
         config = EOTConfig.parse(eot)
     except UserError as exc:  # name the scene file the section came from
@@ -210,3 +197,29 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
         write_atomic(save_params, (json.dumps(params.to_json()) + "\n").encode())
     write_atomic(output, png.tobytes())
     click.echo(f"wrote {output} ({params.n} samples)")
+
+
+def _check_outputs(output: Path, save_params: Path | None, force: bool,
+                   inputs: tuple[Path | None, ...]) -> None:
+    """The PNG and the params file can be written, before any work (see check_output)."""
+    check_output(output, "--output", force, inputs)
+    if save_params is not None:
+        check_output(save_params, "--save-params", force, inputs)
+        if save_params.resolve() == output.resolve():
+            raise UserError("--save-params and --output are the same file", str(output))
+
+
+def _object(texture: Path | None, size_mm: tuple[float, float] | None,
+            object_name: str | None, scene: str | None,
+            scene_object: str | None) -> tuple[torch.Tensor, tuple[float, float]]:
+    """The texture (4, H, W) and its size in mm: a file, a named object, the scene's object
+    or the stop sign, in that order of preference."""
+    if texture is None:
+        where = "--object" if object_name or not scene_object else f"{scene}: object.name"
+        return load_object(object_name or scene_object or "stop_sign", where)
+    if size_mm is None:
+        raise UserError("--texture needs --size-mm WIDTH HEIGHT", "eot-preview")
+    if not all(math.isfinite(v) and v > 0 for v in size_mm):
+        raise UserError(f"expected a positive width and height in mm, got "
+                        f"{' '.join(f'{v:g}' for v in size_mm)}", "--size-mm")
+    return read_texture(texture), size_mm
