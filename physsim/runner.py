@@ -73,6 +73,23 @@ def class_index(classifier: Classifier, target: str | int, where: str) -> int:
     return classifier.labels.index(target)
 
 
+def with_steps(scene: Scene, steps: int | None) -> Scene:
+    """The scene with every attack's ``budget.steps`` set to ``steps`` (None: unchanged), which
+    is what ``budget_of(spec, steps)`` applies."""
+    if steps is None:
+        return scene
+
+    def bump(spec: AttackSpec) -> AttackSpec:
+        return spec.model_copy(update={"budget": spec.budget.model_copy(update={"steps": steps})})
+
+    if scene.attack is not None:
+        return scene.model_copy(update={"attack": bump(scene.attack)})
+    if scene.sweep is not None:
+        sweep = scene.sweep.model_copy(update={"attacks": [bump(a) for a in scene.sweep.attacks]})
+        return scene.model_copy(update={"sweep": sweep})
+    return scene
+
+
 def budget_of(spec: AttackSpec, steps: int | None = None, eps: float | None = None) -> Budget:
     b = spec.budget
     return Budget(norm=b.norm, eps=b.eps if eps is None else eps,
@@ -222,6 +239,7 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         sc = _build(parsed, path, work / "scene.yaml", None, None)
     else:
         parsed, path = load_scene(scene)
+        parsed = with_steps(parsed, steps)  # recorded in scene.yaml: the file repeats the run
         sc = _build(parsed, path, path, seed, device)
         run_dir = output or rundir.default_run_dir(parsed.name)
         work = rundir.start(run_dir)

@@ -86,6 +86,19 @@ def test_same_seed_same_metrics(tmp_path: Path) -> None:
     assert a["loss_history"] == b["loss_history"] and a["grid"] == b["grid"]
 
 
+def test_a_steps_override_is_recorded_so_the_scene_as_run_repeats_it(tmp_path: Path) -> None:
+    first = run_scene(write(tmp_path, PHYSICAL), output=tmp_path / "first", steps=2)
+    recorded = yaml.safe_load((first / "scene.yaml").read_text())
+    assert recorded["attack"]["budget"]["steps"] == 2 and recorded["seed"] == 3
+    again = run_scene(first / "scene.yaml", output=tmp_path / "again")
+
+    def metrics(run: Path) -> dict[str, Any]:
+        m = json.loads((run / "metrics.json").read_text())
+        return {k: v for k, v in m.items() if k != "seconds"}
+
+    assert metrics(again) == metrics(first)
+
+
 def test_existing_run_directory_is_never_overwritten(tmp_path: Path) -> None:
     run = tmp_path / "run"
     run.mkdir()

@@ -23,7 +23,8 @@ def _require_sklearn() -> None:
     try:
         import sklearn  # noqa: F401
     except ImportError:
-        raise UserError("scikit-learn is not installed: pip install physsim[digits]",
+        raise UserError("scikit-learn is not installed: pip install 'physsim[digits]' "
+                        "(from a checkout: pip install '.[digits]')",
                         "digits") from None
 
 

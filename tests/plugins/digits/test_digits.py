@@ -54,13 +54,17 @@ def test_heldout_subset_is_seeded() -> None:
     assert len(a) == 50 and torch.equal(a, b)
 
 
+HOW_TO_INSTALL = (r"pip install 'physsim\[digits\]' "
+                  r"\(from a checkout: pip install '\.\[digits\]'\)")
+
+
 def test_missing_sklearn_says_how_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     digits_data._all_digits.cache_clear()
     monkeypatch.setitem(sys.modules, "sklearn", None)
     try:
-        with pytest.raises(UserError, match=r"pip install physsim\[digits\]"):
+        with pytest.raises(UserError, match=HOW_TO_INSTALL):
             load_digits_split("test")
-        with pytest.raises(UserError, match=r"pip install physsim\[digits\]"):
+        with pytest.raises(UserError, match=HOW_TO_INSTALL):
             DigitsClassifier.create()
     finally:
         digits_data._all_digits.cache_clear()
