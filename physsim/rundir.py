@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -21,9 +22,14 @@ from physsim.errors import UserError
 
 
 def default_run_dir(scene_name: str, root: Path = Path("runs")) -> Path:
-    """``runs/<scene>-<UTC timestamp>``, with a counter if that exists already."""
+    """``runs/<scene>-<UTC timestamp>``, with a counter if that exists already.
+
+    The scene's name is made a plain folder name (``/``, spaces and other characters become
+    ``_``; no leading dot), so a name such as ``../x`` cannot put the run outside ``root``.
+    """
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-    base = root / f"{scene_name}-{stamp}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", scene_name).lstrip(".") or "scene"
+    base = root / f"{safe}-{stamp}"
     path, i = base, 1
     while path.exists() or partial(path).exists():
         path, i = base.with_name(f"{base.name}-{i}"), i + 1

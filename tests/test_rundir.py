@@ -39,6 +39,14 @@ def test_default_run_dir_is_fresh(tmp_path: Path) -> None:
     assert second != first and not second.exists()
 
 
+@pytest.mark.parametrize(("name", "folder"), [
+    ("../../etc/x", "_.._etc_x"), ("my scene", "my_scene"), (".hidden", "hidden"), ("/", "_"),
+    ("..", "scene")])
+def test_default_run_dir_stays_under_its_root(tmp_path: Path, name: str, folder: str) -> None:
+    path = rundir.default_run_dir(name, tmp_path)
+    assert path.parent == tmp_path and path.name.startswith(f"{folder}-")
+
+
 def test_manifest_has_versions_and_seed() -> None:
     man = rundir.manifest(7, "cpu", {"physsim.builtin": "0.1.0"})
     assert man["seed"] == 7 and man["device"] == "cpu"
