@@ -216,6 +216,17 @@ class Attack(Component):
         """How many times the attack calls its callback (for progress bars)."""
         return budget.steps
 
+    def check_request(self, norm: str, mode: str) -> None:
+        """A :class:`UserError` if the attack does not support ``norm`` or ``mode`` (the core
+        calls it as a scene is built, before any work, and again in :meth:`run`)."""
+        where = f"attack {self.name!r}"
+        if norm not in self.norms:
+            raise UserError(f"norm {norm!r} is not supported (supported: "
+                            f"{', '.join(self.norms)})", where)
+        if mode not in self.modes:
+            raise UserError(f"mode {mode!r} is not supported (supported: "
+                            f"{', '.join(self.modes)})", where)
+
     def run(
         self,
         objective: Objective,
@@ -241,16 +252,7 @@ class Attack(Component):
             early_stop: stop updating an input once it succeeds.
         """
         where = f"attack {self.name!r}"
-        if budget.norm not in self.norms:
-            raise UserError(
-                f"norm {budget.norm!r} is not supported (supported: {', '.join(self.norms)})",
-                where,
-            )
-        if goal.mode not in self.modes:
-            raise UserError(
-                f"mode {goal.mode!r} is not supported (supported: {', '.join(self.modes)})",
-                where,
-            )
+        self.check_request(budget.norm, goal.mode)
         if x0.is_floating_point() and (x0.min() < 0 or x0.max() > 1):
             raise UserError("x0 must have values in [0, 1]", where)
         if goal.mode == "least_likely" and goal.targets is None:

@@ -142,8 +142,11 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
     fields = ["attack"] if scene.attack else [f"sweep.attacks[{i}]" for i in range(len(specs))]
     attacks = tuple((s, lookup("attack", s.name, f"{f}.name")(s.options))
                     for s, f in zip(specs, fields, strict=True))
-    for (spec, _), at in zip(attacks, fields, strict=True):
-        budget_of(spec)
+    for (spec, attack), at in zip(attacks, fields, strict=True):
+        try:
+            attack.check_request(budget_of(spec).norm, spec.mode)
+        except UserError as exc:  # before any attack of a sweep has run
+            raise UserError(str(exc), at) from None
         if spec.target is not None:
             class_index(classifier, spec.target, f"{at}.target")
     from physsim.defense_eval import build_defenses

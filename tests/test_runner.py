@@ -136,6 +136,18 @@ def test_errors_found_while_building_name_the_scene_file(tmp_path: Path) -> None
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
 
 
+def test_an_unsupported_norm_in_a_sweep_fails_before_any_attack_runs(tmp_path: Path) -> None:
+    sweep = {"name": "toy_sweep", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
+             "sweep": {"attacks": [{"name": "fgsm"},
+                                   {"name": "cw_l2", "budget": {"norm": "linf"}}]}}
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, sweep)), "-o",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 2 and result.stderr.startswith(
+        "Error: ") and "sweep.attacks[1]: attack 'cw_l2': norm 'linf' is not supported " \
+        "(supported: l2)" in result.stderr
+    assert not (tmp_path / "run.partial").exists()
+
+
 def test_a_sweep_target_error_names_its_attack(tmp_path: Path) -> None:
     sweep = {"name": "toy_sweep", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
              "sweep": {"attacks": [{"name": "fgsm"},
