@@ -10,7 +10,6 @@ render a new test set through the EOT engine; the digits classifier returns its 
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ import torch
 from physsim.classifier import Classifier
 from physsim.device import resolve_device
 from physsim.errors import UserError
-from physsim.outputs import check_output, write_atomic
+from physsim.outputs import check_output, write_json
 from physsim.scene import SEED_MAX
 
 #: bin edges per quantity; values outside the edges count in the first or last bin
@@ -135,5 +134,5 @@ def eval_classifier_cmd(name: str, samples: int, seed: int, device: str,
     report = evaluate_classifier(name, samples, seed, str(dev))
     click.echo(_format(report))
     if json_path is not None:
-        write_atomic(json_path, (json.dumps(report, indent=2) + "\n").encode())
+        write_json(json_path, report)
         click.echo(f"wrote {json_path}")

@@ -8,8 +8,10 @@ interrupted write never leaves half a file under the real name.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from physsim.errors import UserError
 
@@ -33,6 +35,11 @@ def check_output(path: Path, flag: str, force: bool = False,
                             "overwritten", str(path))
     if path.exists() and not force:
         raise UserError(f"{flag}: exists already (add --force to overwrite it)", str(path))
+
+
+def write_json(path: Path, data: Any) -> None:
+    """``data`` as indented JSON, through :func:`write_atomic`."""
+    write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
 
 
 def write_atomic(path: Path, data: bytes) -> None:

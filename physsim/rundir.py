@@ -19,6 +19,7 @@ from typing import Any
 
 from physsim import __version__
 from physsim.errors import UserError
+from physsim.outputs import write_json as write_json  # run files, atomically
 
 
 def default_run_dir(scene_name: str, root: Path = Path("runs")) -> Path:
@@ -107,12 +108,6 @@ def write_scene(work: Path, scene: Any, seed: int, device: str) -> None:
     data.update(seed=seed, device=device)
     (work / "scene.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
-
-def write_json(path: Path, data: Any) -> None:
-    """Write JSON atomically (temp file + rename), so no reader sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-    os.replace(tmp, path)
 
 
 def _git_commit() -> str | None:

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from physsim.errors import UserError
 from physsim.evaluate_patch import evaluate_patch
+from physsim.outputs import write_json
 from physsim.runner import build_scenario
-from physsim.scene import load_scene, parse_scene
+from physsim.scene import load_scene, parse_scene, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -103,7 +103,7 @@ def main() -> None:
         scene, path = load_scene(args.scene)
         if scene.patch is None:
             raise UserError("not a patch scene (it has no 'patch' section)", str(path))
-        base = yaml.safe_load(path.read_text(encoding="utf-8"))
+        base = read_yaml(path)
         rows = []
         for name in args.variants:
             row = run_variant(base, name, args.steps, str(path))
@@ -115,9 +115,7 @@ def main() -> None:
     out = {"scene": str(path.relative_to(ROOT) if path.is_relative_to(ROOT) else path),
            "torch": torch.__version__, "threads": torch.get_num_threads(), "variants": rows}
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.json.with_name(args.json.name + ".part")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(args.json)
+    write_json(args.json, out)
     print(f"wrote {args.json}")
 
 

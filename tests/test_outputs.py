@@ -3,12 +3,13 @@ written whole or not at all."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from physsim.errors import UserError
-from physsim.outputs import check_output, write_atomic
+from physsim.outputs import check_output, write_atomic, write_json
 
 
 def test_a_new_file_in_an_existing_folder_is_fine(tmp_path: Path) -> None:
@@ -41,6 +42,9 @@ def test_write_atomic_leaves_no_partial_file(tmp_path: Path) -> None:
     write_atomic(out, b"whole")
     assert out.read_bytes() == b"whole" and sorted(p.name for p in tmp_path.iterdir()) == [
         "out.bin"]
+    write_json(tmp_path / "out.json", {"a": [1, 2.5]})
+    assert json.loads((tmp_path / "out.json").read_text()) == {"a": [1, 2.5]}
+    (tmp_path / "out.json").unlink()
     (tmp_path / "dir.bin").mkdir()  # the rename onto a folder fails
     with pytest.raises(UserError, match=r"dir\.bin: cannot write"):
         write_atomic(tmp_path / "dir.bin", b"x")

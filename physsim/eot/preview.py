@@ -21,7 +21,7 @@ import torch
 
 from physsim.device import resolve_device
 from physsim.errors import UserError
-from physsim.outputs import check_output, write_atomic
+from physsim.outputs import check_output, write_atomic, write_json
 from physsim.scene import SEED_MAX
 
 
@@ -194,7 +194,7 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
         raise UserError("cannot encode the contact sheet as PNG", str(output))
     # written only once everything has rendered, each through a temporary file
     if save_params is not None:
-        write_atomic(save_params, (json.dumps(params.to_json()) + "\n").encode())
+        write_json(save_params, params.to_json())
     write_atomic(output, png.tobytes())
     click.echo(f"wrote {output} ({params.n} samples)")
 

@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from PIL import Image, UnidentifiedImageError
 
 from physsim.errors import UserError
+from physsim.scene import read_yaml
 
 MM_PER_INCH = 25.4
 #: the object's size and the artefact's pixel grid may disagree by rounding, not more
@@ -83,10 +83,7 @@ def _read_scene(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         warnings.warn(f"{path} is missing: scene name, seed and object unknown", stacklevel=3)
         return {}
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"not valid YAML ({type(exc).__name__})", str(path)) from None
+    data = read_yaml(path)
     if not isinstance(data, dict):
         raise UserError("expected a mapping (the scene as run)", str(path))
     return data
