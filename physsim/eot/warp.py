@@ -194,7 +194,15 @@ def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
     lod = footprint_lod(matrix, size)
     if lod_bias is not None:
         lod = lod + lod_bias.to(lod)
-    lod = lod.clamp(0, level_count(size) - 1)
+    return group_levels(lod, level_count(size))
+
+
+def group_levels(lod: torch.Tensor, count: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+    """[(level, sample indices, weights)] for trilinear mip-mapping at levels of detail ``lod``
+    (n,) in a pyramid of ``count`` levels: each sample blends floor(lod) and floor(lod) + 1.
+    Ordered by level, then sample."""
+    n, dev = lod.shape[0], lod.device
+    lod = lod.clamp(0, count - 1)
     lo = lod.floor()
     frac = lod - lo
     # every (sample, level) pair as one entry, ordered by level then sample: one transfer tells
