@@ -1,26 +1,32 @@
-"""Procedural backgrounds: varied scenes behind the object, drawn in batch at the window size.
+"""Backgrounds: what lies behind the object, drawn in batch at the window size.
 
-Every background is the same recipe with different numbers: a two-colour gradient, two octaves
-of value noise (a coarse and a fine random lattice, upsampled), and a few soft-edged rectangles
-or ellipses composited on top. The kind of scene only changes the distributions the numbers are
-drawn from (sky: blue gradient and white round clouds; road: grey with fine grain and thin
-bright markings; foliage: greens with strong grain and dark blobs; urban: flat rectangles of
-many colours; noise: anything). The lattices come from a per-sample seed through the
-counter-based generator of :mod:`physsim.eot.rng`, so params replay the same picture.
+Three kinds: ``procedural`` (the default, below), ``flat`` (one grey level per sample) and
+``image`` (crops of the user's photographs: :mod:`physsim.eot.image_background`).
+
+Every procedural background is the same recipe with different numbers: a two-colour
+gradient, two octaves of value noise (a coarse and a fine random lattice, upsampled), and a few
+soft-edged rectangles or ellipses composited on top. The kind of scene only changes the
+distributions the numbers are drawn from (sky: blue gradient and white round clouds; road: grey
+with fine grain and thin bright markings; foliage: greens with strong grain and dark blobs;
+urban: flat rectangles of many colours; noise: anything). The lattices come from a per-sample
+seed through the counter-based generator of :mod:`physsim.eot.rng`, so params replay the same
+picture.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from physsim.eot.base import BackgroundTransform, Params, require
+from physsim.eot.image_background import ImageBank, load_images, render_crops, sample_crops
 from physsim.eot.ranges import Bounds, Pair, uniform
 from physsim.eot.rng import draw_seeds, uniform_field
+from physsim.errors import UserError
 from physsim.options import Options
 
 Kind = Literal["sky", "road", "foliage", "urban", "noise"]
@@ -192,34 +198,78 @@ def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch
 
 
 class Background(BackgroundTransform):
-    """What the camera sees around the object: procedural scenes, or a flat grey.
+    """What the camera sees around the object: procedural scenes, a flat grey, or photographs.
 
-    Params (procedural): see :func:`sample_procedural`; (flat): ``gray`` (n,).
+    Params (procedural): see :func:`sample_procedural`; (flat): ``gray`` (n,); (image):
+    ``index`` (n,) which image, ``scale``, ``x``, ``y`` (n,) the crop, ``flip`` (n,) 0 or 1 (see
+    :mod:`physsim.eot.image_background`).
     """
 
     name = "background"
 
     class Options(Options):
-        kind: Literal["procedural", "flat"] = "procedural"
+        kind: Literal["procedural", "flat", "image"] = "procedural"
         #: which procedural scenes to draw from, equally often
         scenes: tuple[Kind, ...] = Field(KINDS, min_length=1)
         #: the grey level of flat backgrounds
         gray: Annotated[Pair, Bounds(ge=0, le=1)] = (0.2, 0.8)
+        #: kind image: image files and folders of images (paths from the working directory)
+        images: tuple[str, ...] = ()
+        #: kind image: the crop's size, as a fraction of the largest window-shaped crop
+        scale: Annotated[Pair, Bounds(gt=0, le=1)] = (0.2, 1.0)
+        #: kind image: mirror half of the crops left to right
+        flip: bool = True
+        #: kind image: images are shrunk to at most this many pixels on their long side
+        max_px: int = Field(512, ge=16, le=8192)
+
+        @model_validator(mode="after")
+        def _images(self) -> Background.Options:
+            if self.kind != "image":
+                if self.images:
+                    raise ValueError(f"images are only used with kind: image (kind is "
+                                     f"{self.kind})")
+                return self
+            if not self.images:
+                raise ValueError("kind: image needs images: a list of image files or folders")
+            try:
+                load_images(self.images, self.max_px)
+            except UserError as exc:
+                raise ValueError(f"images: {exc}") from None
+            return self
 
     options: Options
 
+    @cached_property
+    def bank(self) -> ImageBank:
+        """The images of kind ``image``, as they were when first asked for (an attack's steps
+        all see the same images, even if the files change meanwhile)."""
+        return load_images(self.options.images, self.options.max_px)
+
     def sample(self, n: int, generator: torch.Generator) -> Params:
-        if self.options.kind == "flat":
-            return {"gray": uniform(self.options.gray, n, generator)}
-        return sample_procedural(n, generator, tuple(self.options.scenes))
+        o = self.options
+        if o.kind == "flat":
+            return {"gray": uniform(o.gray, n, generator)}
+        if o.kind == "image":
+            return sample_crops(n, generator, len(self.bank), o.scale, o.flip)
+        return sample_procedural(n, generator, tuple(o.scenes))
 
     def check_params(self, params: Params) -> None:
-        if "gray" in params:
+        if self.options.kind == "flat":
             require(params, "gray", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
+        elif self.options.kind == "image":
+            count = len(self.bank)
+            require(params, "index", f"an image number from 0 to {count - 1}",
+                    lambda v: (v >= 0) & (v < count))
+            require(params, "scale", "above 0 and at most 1", lambda v: (v > 0) & (v <= 1))
+            for name in ("x", "y"):
+                require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
+            require(params, "flip", "0 or 1", lambda v: (v == 0) | (v == 1))
 
     def generate(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
-        if "gray" in params:
+        if self.options.kind == "flat":
             g = params["gray"].to(dtype).view(-1, 1, 1, 1)
             return g.expand(-1, 3, size[0], size[1])
+        if self.options.kind == "image":
+            return render_crops(self.bank, params, size, dtype)
         return generate(params, size, dtype)
 

@@ -15,7 +15,8 @@ of the path from texture to camera image. The scene file's ``eot:`` section::
         - printer: {profile: default}          # or a path to a profile .json
         - lighting: {exposure_stops: [-1, 1], contrast: [0.8, 1.2], gamma: [0.85, 1.15],
                      kelvin: [3500, 7500], shadow: [0.0, 0.4]}
-        - background: {kind: procedural}       # or {kind: flat, gray: [0.2, 0.8]}
+        - background: {kind: procedural}       # or {kind: flat, gray: [0.2, 0.8]}, or
+                                               # {kind: image, images: [photos/]}
         - defocus: {sigma_px: [0.0, 1.0]}      # camera pixels
         - motion_blur: {length_px: [0, 3]}     # camera pixels
         - sensor_noise: {poisson_scale: [0, 0.01], gaussian_std: [0, 0.02]}
