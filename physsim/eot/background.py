@@ -20,7 +20,7 @@ from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from physsim.eot.base import BackgroundTransform, Params, require
 from physsim.eot.image_background import ImageBank, load_images, render_crops, sample_crops
@@ -197,12 +197,18 @@ def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch
     return img.clamp(0, 1)
 
 
+#: the options that only one kind uses
+_USED_WITH = {"scenes": "procedural", "gray": "flat", "max_px": "image", "images": "image",
+              "scale": "image", "flip": "image"}
+
+
 class Background(BackgroundTransform):
     """What the camera sees around the object: procedural scenes, a flat grey, or photographs.
 
     Params (procedural): see :func:`sample_procedural`; (flat): ``gray`` (n,); (image):
-    ``index`` (n,) which image, ``scale``, ``x``, ``y`` (n,) the crop, ``flip`` (n,) 0 or 1 (see
-    :mod:`physsim.eot.image_background`).
+    ``index`` (n,) which image, ``scale``, ``x``, ``y`` (n,) the crop, ``flip`` (n,) 0 or 1,
+    ``images_id`` (n,) the images' fingerprint (see :mod:`physsim.eot.image_background`).
+    Options that only one kind uses are refused with another.
     """
 
     name = "background"
@@ -213,28 +219,41 @@ class Background(BackgroundTransform):
         scenes: tuple[Kind, ...] = Field(KINDS, min_length=1)
         #: the grey level of flat backgrounds
         gray: Annotated[Pair, Bounds(ge=0, le=1)] = (0.2, 0.8)
+        #: kind image: images are shrunk to at most this many pixels on their long side
+        max_px: int = Field(512, ge=16, le=8192)
         #: kind image: image files and folders of images (paths from the working directory)
         images: tuple[str, ...] = ()
         #: kind image: the crop's size, as a fraction of the largest window-shaped crop
         scale: Annotated[Pair, Bounds(gt=0, le=1)] = (0.2, 1.0)
         #: kind image: mirror half of the crops left to right
         flip: bool = True
-        #: kind image: images are shrunk to at most this many pixels on their long side
-        max_px: int = Field(512, ge=16, le=8192)
+
+        @field_validator("images", mode="before")
+        @classmethod
+        def _one_path(cls, value: object) -> object:
+            return (value,) if isinstance(value, str) else value
+
+        @field_validator("images")
+        @classmethod
+        def _readable(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+            # read now, so that a bad file stops the scene before any work (max_px comes
+            # first: when it is invalid, its own error is the one reported)
+            if value and info.data.get("kind") == "image" and "max_px" in info.data:
+                try:
+                    load_images(value, info.data["max_px"])
+                except UserError as exc:
+                    raise ValueError(str(exc)) from None
+            return value
 
         @model_validator(mode="after")
-        def _images(self) -> Background.Options:
-            if self.kind != "image":
-                if self.images:
-                    raise ValueError(f"images are only used with kind: image (kind is "
+        def _kind_options(self) -> Background.Options:
+            for name in sorted(self.model_fields_set):
+                kind = _USED_WITH.get(name)
+                if kind is not None and kind != self.kind:
+                    raise ValueError(f"{name} is only used with kind: {kind} (kind is "
                                      f"{self.kind})")
-                return self
-            if not self.images:
+            if self.kind == "image" and not self.images:
                 raise ValueError("kind: image needs images: a list of image files or folders")
-            try:
-                load_images(self.images, self.max_px)
-            except UserError as exc:
-                raise ValueError(f"images: {exc}") from None
             return self
 
     options: Options
@@ -250,7 +269,7 @@ class Background(BackgroundTransform):
         if o.kind == "flat":
             return {"gray": uniform(o.gray, n, generator)}
         if o.kind == "image":
-            return sample_crops(n, generator, len(self.bank), o.scale, o.flip)
+            return sample_crops(n, generator, self.bank, o.scale, o.flip)
         return sample_procedural(n, generator, tuple(o.scenes))
 
     def check_params(self, params: Params) -> None:
@@ -264,6 +283,10 @@ class Background(BackgroundTransform):
             for name in ("x", "y"):
                 require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
             require(params, "flip", "0 or 1", lambda v: (v == 0) | (v == 1))
+            if not bool((params["images_id"] == self.bank.id).all()):
+                raise ValueError("images_id: these params were drawn from other images (since "
+                                 "then a file was added, removed, renamed or changed, or "
+                                 "max_px changed)")
 
     def generate(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         if self.options.kind == "flat":

@@ -3,39 +3,49 @@
 ``background: {kind: image, images: [photos/]}`` puts the object in front of real scenes. Each
 sample picks one image (``index``), a zoom (``scale``: 1 shows the largest crop of the image with
 the window's aspect ratio, 0.5 half of it), where the crop lies (``x``, ``y`` from 0 to 1: left
-to right, top to bottom of the free room) and whether it is mirrored (``flip``).
+to right, top to bottom of the free room) and whether it is mirrored (``flip``). ``images_id``,
+the same for every sample, fingerprints the images (their contents and order, and ``max_px``),
+so that params saved against one set of images are refused against another instead of showing
+other pictures.
 
 All samples are drawn in one batch, without copying an image per sample: the images are stacked
 one above the other into one tall atlas per mip level (2x2 box filter per level, as the object's
 texture is), and every sample reads the two levels whose pixel size brackets its own, through
 one ``grid_sample`` per level over all samples that use it. Coordinates are clamped to the
-centres of each image's border pixels, so a crop never reads another image of the atlas and the
-border repeats as OpenCV's ``BORDER_REPLICATE`` does.
+centres of each image's border pixels, so the border repeats as OpenCV's ``BORDER_REPLICATE``
+does, and each image's slot in the atlas is filled out by repeating its edges, so the rounding
+of a coordinate in a tall atlas still reads the same image.
 
-Images are read once (OpenCV; anything ``cv2.imread`` reads, grey images as RGB, alpha dropped)
-and shrunk so that their long side is at most ``max_px``; the bank is cached for as long as the
-files do not change.
+Images are read once with Pillow (anything it opens; EXIF orientation applied, grey and 16-bit
+images as 8-bit RGB, alpha dropped; JPEGs decoded straight at the reduced size when they are
+larger than needed) and shrunk with OpenCV's area filter so that their long side is at most
+``max_px``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import warnings
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 from physsim.eot.base import Params
-from physsim.eot.warp import build_pyramid, group_levels, level_count
+from physsim.eot.warp import group_levels, level_count
 from physsim.errors import UserError
 
-#: What a folder is searched for (not recursively), case-insensitive.
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-#: The smallest image side accepted, in pixels.
+#: What a folder is searched for (not recursively, hidden files skipped), case-insensitive.
+EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+#: The smallest image side accepted, in pixels (after shrinking to ``max_px``).
 MIN_PX = 8
+#: Banks kept in memory (the most recently loaded ones).
+_CACHED = 8
 
 
 @dataclass(frozen=True)
@@ -44,7 +54,7 @@ class _Level:
 
     atlas: torch.Tensor  # (1, 3, N * rows, cols)
     dims: torch.Tensor  # (N, 2) float64 (height, width) of each image at this level
-    rows: int  # the atlas rows given to each image
+    rows: int  # the atlas rows given to each image; the image starts one row in
 
 
 @dataclass
@@ -54,10 +64,12 @@ class ImageBank:
     Attributes:
         files: the image files, in the order ``index`` counts them.
         images: each as (h, w, 3) uint8 RGB.
+        id: the fingerprint of the images' contents, their order and ``max_px`` (31 bits).
     """
 
     files: tuple[str, ...]
     images: tuple[np.ndarray, ...]
+    id: int
     _levels: dict[tuple[torch.device, torch.dtype], list[_Level]] = field(
         default_factory=dict, repr=False)
 
@@ -72,95 +84,163 @@ class ImageBank:
         return self._levels[key]
 
     def _build(self, device: torch.device, dtype: torch.dtype) -> list[_Level]:
-        count = level_count((max(i.shape[0] for i in self.images),
-                             max(i.shape[1] for i in self.images)))
-        pyramids = [build_pyramid(torch.from_numpy(img).permute(2, 0, 1).unsqueeze(0)
-                                  .to(device, dtype) / 255, 0, count - 1) for img in self.images]
-        out = []
-        for level in range(count):
-            parts = [p[level] for p in pyramids]
-            rows = max(p.shape[-2] for p in parts)
-            cols = max(p.shape[-1] for p in parts)
-            atlas = torch.zeros(1, 3, len(parts) * rows, cols, device=device, dtype=dtype)
-            for i, p in enumerate(parts):
-                atlas[0, :, i * rows:i * rows + p.shape[-2], :p.shape[-1]] = p[0]
-            dims = torch.tensor([p.shape[-2:] for p in parts], dtype=torch.float64,
-                                device=device)
-            out.append(_Level(atlas, dims, rows))
-        return out
+        sizes = [img.shape[:2] for img in self.images]
+        count = level_count((max(s[0] for s in sizes), max(s[1] for s in sizes)))
+        # each image's size at level l is its size divided by 2**l, rounded up
+        dims = [[(math.ceil(h / 2**lv), math.ceil(w / 2**lv)) for h, w in sizes]
+                for lv in range(count)]
+        # a slot: one row above the image, at least one below, one column to its right
+        slots = [(max(d[0] for d in ds) + 2, max(d[1] for d in ds) + 1) for ds in dims]
+        n = len(self.images)
+        atlases = [torch.empty(1, 3, n * r, c, device=device, dtype=dtype) for r, c in slots]
+        for i, img in enumerate(self.images):  # one image's pyramid at a time
+            level = torch.from_numpy(img).to(device).permute(2, 0, 1).unsqueeze(0).to(dtype) / 255
+            for lv, (rows, cols) in enumerate(slots):
+                if lv:
+                    level = F.avg_pool2d(level, 2, ceil_mode=True)
+                h, w = level.shape[-2:]
+                atlases[lv][:, :, i * rows:(i + 1) * rows] = F.pad(
+                    level, (0, cols - w, 1, rows - h - 1), mode="replicate")
+        return [_Level(a, torch.tensor(d, dtype=torch.float64, device=device), r)
+                for a, d, (r, _) in zip(atlases, dims, slots, strict=True)]
+
+
+def _shown(path: str | Path) -> str:
+    """A path as text for a message, even when its name is not valid UTF-8."""
+    return str(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def image_files(refs: tuple[str, ...]) -> list[Path]:
-    """The files ``refs`` name: files as given, folders' images sorted by name.
+    """The files ``refs`` names: files as given, each folder's images sorted by name.
 
-    :class:`UserError` naming the path for one that does not exist or a folder with no images.
+    :class:`UserError` naming the path for an empty or unknown path, a folder that cannot be
+    listed or holds no images.
     """
     files: list[Path] = []
     for ref in refs:
-        path = Path(ref).expanduser()
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir()
-                           if p.is_file() and p.suffix.lower() in EXTENSIONS)
-            if not found:
-                raise UserError(f"no images in this folder (looked for "
-                                f"{', '.join(EXTENSIONS)})", ref)
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise UserError("no such file or folder", ref)
+        if not ref.strip():
+            raise UserError("an empty path (give an image file or a folder of images)")
+        try:
+            path = Path(ref).expanduser()
+            if path.is_dir():
+                found = sorted(p for p in path.iterdir() if not p.name.startswith(".")
+                               and p.suffix.lower() in EXTENSIONS and p.is_file())
+                if not found:
+                    raise UserError(f"no images in this folder (looked for "
+                                    f"{', '.join(EXTENSIONS)})", _shown(ref))
+                files.extend(found)
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise UserError("no such file or folder", _shown(ref))
+        except RuntimeError:  # expanduser: ~user with no such user
+            raise UserError("no such user's home folder", _shown(ref)) from None
+        except OSError as exc:
+            raise UserError(f"cannot read ({exc.strerror or exc})", _shown(ref)) from None
     return files
+
+
+#: (refs, max_px) -> (the files' (name, mtime, size), bank), oldest first
+_banks: dict[tuple[tuple[str, ...], int], tuple[tuple[tuple[str, int, int], ...], ImageBank]] = {}
 
 
 def load_images(refs: tuple[str, ...], max_px: int) -> ImageBank:
     """The bank of the images ``refs`` names (files or folders), long sides at most ``max_px``.
 
-    Cached: asking again for the same files, unchanged on disk, returns the same bank.
-    :class:`UserError` naming the file for a missing path, a file OpenCV cannot read, or an
-    image smaller than :data:`MIN_PX` on a side.
+    Kept: asking again for the same files, unchanged on disk, returns the same bank (and a
+    changed file replaces it). :class:`UserError` naming the file for a missing path, a file
+    that is not an image Pillow reads, or an image too small (or too elongated) to keep
+    :data:`MIN_PX` pixels on a side.
     """
     files = image_files(refs)
     stamps = []
     for f in files:
-        st = f.stat()
+        try:
+            st = f.stat()
+        except OSError as exc:
+            raise UserError(f"cannot read ({exc.strerror or exc})", _shown(f)) from None
         stamps.append((str(f), st.st_mtime_ns, st.st_size))
-    return _load(tuple(stamps), max_px)
+    key = (tuple(refs), max_px)
+    known = _banks.pop(key, None)
+    bank = known[1] if known and known[0] == tuple(stamps) else _load(files, max_px)
+    _banks[key] = (tuple(stamps), bank)
+    while len(_banks) > _CACHED:
+        del _banks[next(iter(_banks))]
+    return bank
 
 
-@lru_cache(maxsize=8)
-def _load(stamps: tuple[tuple[str, int, int], ...], max_px: int) -> ImageBank:
+def _load(files: list[Path], max_px: int) -> ImageBank:
+    fingerprint = hashlib.sha256(f"max_px {max_px}".encode())
     images = []
-    for name, _, _ in stamps:
-        data = np.fromfile(name, dtype=np.uint8)  # imread cannot say why it failed
-        img = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-        if img is None:
-            raise UserError("cannot read this file as an image", name)
-        h, w = img.shape[:2]
-        if min(h, w) < MIN_PX:
-            raise UserError(f"the image is {w}x{h} px; a background needs at least {MIN_PX} "
-                            "px on each side", name)
-        if max(h, w) > max_px:
-            f = max_px / max(h, w)
-            img = cv2.resize(img, (max(MIN_PX, round(w * f)), max(MIN_PX, round(h * f))),
-                             interpolation=cv2.INTER_AREA)
-        images.append(np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGR2RGB)))
-    return ImageBank(tuple(s[0] for s in stamps), tuple(images))
+    for f in files:
+        img, digest = _read(f, max_px)
+        images.append(img)
+        fingerprint.update(digest)
+    return ImageBank(tuple(str(f) for f in files), tuple(images),
+                     int.from_bytes(fingerprint.digest()[:4], "big") >> 1)
 
 
-def sample_crops(n: int, generator: torch.Generator, count: int, scale: tuple[float, float],
-                 flip: bool) -> Params:
-    """Draw n crops of a bank of ``count`` images (see the module's docstring for the params)."""
+def _read(path: Path, max_px: int) -> tuple[np.ndarray, bytes]:
+    """(h, w, 3) uint8 RGB, long side at most ``max_px``; and the sha256 of the file's bytes."""
+    where = _shown(path)
+    try:
+        with warnings.catch_warnings():
+            # a large image is refused below, by its size; Pillow's own warning would be noise
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with path.open("rb") as fh, Image.open(fh) as img:
+                w, h = img.size
+                f = min(1.0, max_px / max(w, h))
+                short = round(min(w, h) * f)
+                if short < MIN_PX:
+                    shrunk = f" (shrunk to {max_px} px on its long side, {short} px)" \
+                        if f < 1 else ""
+                    raise UserError(f"the image is {w}x{h} px{shrunk}; a background needs at "
+                                    f"least {MIN_PX} px on each side", where)
+                img.draft("RGB", (math.ceil(w * f), math.ceil(h * f)))  # JPEG: decode smaller
+                rgb = _rgb(ImageOps.exif_transpose(img))
+                fh.seek(0)
+                digest = hashlib.file_digest(fh, "sha256").digest()
+    except Image.DecompressionBombError:
+        raise UserError("the image is too large to read (over "
+                        f"{2 * (Image.MAX_IMAGE_PIXELS or 0):,} pixels)", where) from None
+    except UnidentifiedImageError:
+        raise UserError("cannot read this file as an image", where) from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UserError(f"cannot read this image ({reason})", where) from None
+    ih, iw = rgb.shape[:2]
+    f = min(1.0, max_px / max(ih, iw))
+    if f < 1:
+        size = (max(MIN_PX, round(iw * f)), max(MIN_PX, round(ih * f)))
+        rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(rgb), digest
+
+
+def _rgb(img: Image.Image) -> np.ndarray:
+    """Any Pillow image as (h, w, 3) uint8 RGB; 16-bit and float grey scaled, not clipped."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
+        a = np.asarray(img, dtype=np.float64)
+        top = 1.0 if img.mode == "F" else (65535.0 if a.max(initial=0) > 255 else 255.0)
+        grey = np.round(np.clip(a / top, 0, 1) * 255).astype(np.uint8)
+        return np.repeat(grey[..., None], 3, 2)
+    return np.array(img.convert("RGB"))  # a copy: torch wants writable arrays
+
+
+def sample_crops(n: int, generator: torch.Generator, bank: ImageBank,
+                 scale: tuple[float, float], flip: bool) -> Params:
+    """Draw n crops of the images of ``bank`` (see the module's docstring for the params)."""
     dev = generator.device
     lo, hi = scale
 
     def rand() -> torch.Tensor:
         return torch.rand(n, generator=generator, device=dev)
 
-    index = torch.randint(0, count, (n,), generator=generator, device=dev)
+    index = torch.randint(0, len(bank), (n,), generator=generator, device=dev)
     params = {"index": index, "scale": lo + (hi - lo) * rand(), "x": rand(), "y": rand()}
     # drawn even when mirroring is off, so that the option does not shift later draws
     mirror = (rand() < 0.5).long()
     params["flip"] = mirror if flip else torch.zeros_like(mirror)
+    params["images_id"] = torch.full((n,), bank.id, dtype=torch.int64, device=dev)
     return params
 
 
@@ -190,15 +270,16 @@ def render_crops(bank: ImageBank, params: Params, size: tuple[int, int],
         lv = levels[level]
         m, k, scale = sel.shape[0], index[sel], 2.0 ** -level
         d = lv.dims[k]
-        # clamped to the centres of the image's border pixels: never another image's rows
+        # clamped to the centres of the image's border pixels (its edge repeats)
         u = torch.minimum((u0[sel] * scale).clamp(min=0.5), d[:, 1:] - 0.5)
         v = torch.minimum((v0[sel] * scale).clamp(min=0.5), d[:, :1] - 0.5)
-        v = v + (k * lv.rows).view(-1, 1)
+        v = v + (k * lv.rows + 1).view(-1, 1)
         xn = (2.0 / lv.atlas.shape[-1]) * u - 1.0
         yn = (2.0 / lv.atlas.shape[-2]) * v - 1.0
         grid = torch.stack([xn.view(m, 1, w).expand(m, h, w),
                             yn.view(m, h, 1).expand(m, h, w)], -1).to(dtype)
-        res = F.grid_sample(lv.atlas, grid.view(1, m * h, w, 2), align_corners=False)
+        res = F.grid_sample(lv.atlas, grid.view(1, m * h, w, 2), padding_mode="border",
+                            align_corners=False)
         res = res.view(3, m, h, w).transpose(0, 1) * weight.to(dtype).view(-1, 1, 1, 1)
         if len(plan) == 1:
             return res.contiguous()

@@ -195,9 +195,118 @@ def test_unusable_images_are_one_line_naming_the_field(
     assert message in str(err.value) and "\n" not in str(err.value)
 
 
-def test_images_with_another_kind_are_refused() -> None:
-    with pytest.raises(UserError, match="images are only used with kind: image"):
-        EOTConfig.parse({"transforms": [{"background": {"kind": "flat", "images": ["x"]}}]})
+@pytest.mark.parametrize(("options", "message"), [
+    ({"kind": "flat", "images": ["x"]}, "images is only used with kind: image (kind is flat)"),
+    ({"scale": [0.5, 1]}, "scale is only used with kind: image (kind is procedural)"),
+    ({"kind": "image", "images": ["ok.png"], "gray": 0.5},
+     "gray is only used with kind: flat (kind is image)"),
+    ({"kind": "flat", "scenes": ["sky"]}, "scenes is only used with kind: procedural"),
+    ({"kind": "image", "images": ["ok.png", ""]}, "an empty path"),
+])
+def test_options_of_another_kind_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             options: dict[str, object], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    _write(Path("ok.png"), _smooth(16, 16, 0))
+    with pytest.raises(UserError) as err:
+        EOTConfig.parse({"transforms": [{"background": options}]})
+    assert message in str(err.value)
+
+
+def test_one_path_may_be_given_without_a_list(tmp_path: Path) -> None:
+    photo = _write(tmp_path / "one.png", _smooth(16, 16, 0))
+    assert Background({"kind": "image", "images": str(photo)}).bank.files == (str(photo),)
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A PNG that claims a size and holds no pixels."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2,
+                                                                  0, 0, 0)) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda p: p.write_bytes(cv2.imencode(".png", _smooth(32, 32, 0))[1].tobytes()[:200]),
+     "cannot read this image ("),
+    (lambda p: p.write_bytes(_png_header(70000, 70000)), "the image is too large to read"),
+    (lambda p: _write(p, np.zeros((10, 2000, 3), np.uint8)),
+     "the image is 2000x10 px (shrunk to 512 px on its long side, 3 px); a background needs at "
+     "least 8 px on each side"),
+])
+def test_broken_huge_and_thin_images_are_one_line(tmp_path: Path, make: object,
+                                                  message: str,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bad.png"
+    make(path)  # type: ignore[operator]
+    with pytest.raises(UserError) as err:
+        _bg([path])
+    assert message in str(err.value) and str(path) in str(err.value)
+    assert "\n" not in str(err.value) and capfd.readouterr().err == ""  # no library noise
+
+
+def test_names_that_are_not_utf8_are_shown(tmp_path: Path) -> None:
+    import os
+
+    bad = tmp_path / os.fsdecode(b"caf\xe9.png")
+    bad.write_bytes(b"not an image")
+    with pytest.raises(UserError) as err:
+        EOTConfig.parse({"transforms": [{"background": {"kind": "image", "images": [
+            str(tmp_path)]}}]})
+    assert "caf\\xe9.png: cannot read this file as an image" in str(err.value)
+    str(err.value).encode("utf-8")  # printable
+
+
+def test_hidden_files_are_skipped_and_sixteen_bit_grey_is_scaled(tmp_path: Path) -> None:
+    (tmp_path / "._photo.png").write_bytes(b"macOS metadata")
+    cv2.imwrite(str(tmp_path / "deep.png"), np.full((12, 12), 32896, np.uint16))  # 50.2%
+    bank = _bg([tmp_path]).bank
+    assert [Path(f).name for f in bank.files] == ["deep.png"]
+    assert (bank.images[0] == 128).all()
+
+
+def test_replay_against_changed_images_is_refused(tmp_path: Path) -> None:
+    for i in range(2):
+        _write(tmp_path / f"{i}.png", _smooth(16, 16, i))
+    cfg = {"transforms": [{"pose": {}}, {"background": {"kind": "image",
+                                                        "images": [str(tmp_path)]}}]}
+    pipe = Pipeline(cfg, output_size=(16, 16), size_mm=(100.0, 100.0))
+    saved = pipe.sample(3, torch.Generator().manual_seed(0)).to_json()
+    pipe.check(EOTParams.from_json(saved), "p.json")  # the same images: fine
+    _write(tmp_path / "00_new.png", _smooth(16, 16, 9))  # shifts every index by one
+    later = Pipeline(cfg, output_size=(16, 16), size_mm=(100.0, 100.0))
+    with pytest.raises(UserError, match=r"^p\.json: background\.images_id: these params were "
+                                        r"drawn from other images"):
+        later.check(EOTParams.from_json(saved), "p.json")
+    again = Pipeline(cfg | {"transforms": [{"pose": {}}, {"background": {
+        "kind": "image", "images": [str(tmp_path)], "max_px": 64}}]},
+        output_size=(16, 16), size_mm=(100.0, 100.0))
+    assert again.steps[1].transform.bank.id != later.steps[1].transform.bank.id
+
+
+def test_many_images_in_one_atlas_never_bleed() -> None:
+    # 4000 8 x 8 images in one atlas of 40 000 rows: the float32 rounding of a coordinate is
+    # a fraction of a row there, and must still read the same image (each slot repeats its
+    # image's edges around it)
+    from physsim.eot.image_background import ImageBank, render_crops
+
+    red, blue = np.zeros((8, 8, 3), np.uint8), np.zeros((8, 8, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 255, 255
+    bank = ImageBank(("r", "b") * 2000, (red, blue) * 2000, 0)
+    g = torch.Generator().manual_seed(0)
+    n = 256
+    p = {"index": torch.randint(0, 4000, (n,), generator=g), "scale": torch.rand(n, generator=g)
+         * 0.9 + 0.1, "x": torch.rand(n, generator=g).round(), "y": torch.rand(n, generator=g)
+         .round(), "flip": torch.zeros(n, dtype=torch.int64)}
+    out = render_crops(bank, p, (8, 8), torch.float32)
+    is_red = p["index"] % 2 == 0
+    reds, blues = out[is_red], out[~is_red]
+    assert reds[:, 1:].eq(0).all() and blues[:, :2].eq(0).all()
+    assert (reds[:, 0] - 1).abs().max() < 1e-6 and (blues[:, 2] - 1).abs().max() < 1e-6
 
 
 def test_replayed_params_outside_the_bank_are_refused(tmp_path: Path) -> None:
@@ -231,4 +340,5 @@ def test_eot_preview_puts_a_sign_in_front_of_photos(tmp_path: Path,
     assert result.exit_code == 0, result.output
     assert cv2.imread("sheet.png") is not None
     saved = json.loads(Path("p.json").read_text())["transforms"]["background"]
-    assert set(saved) == {"index", "scale", "x", "y", "flip"} and len(saved["index"]) == 4
+    assert set(saved) == {"index", "scale", "x", "y", "flip", "images_id"}
+    assert len(saved["index"]) == 4
