@@ -30,16 +30,37 @@ def mix_channels(images: torch.Tensor, matrix: torch.Tensor,
     return out.view(n, -1, h, w)
 
 
+#: Kernels wider than this many pixels go through the FFT: a direct convolution costs the
+#: kernel's area per pixel (a blur as wide as a 224 px window would take minutes per batch).
+FFT_ABOVE = 33
+
+
 def depthwise(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     """Convolve sample i of (n, C, H, W) with kernel i of (n, kh, kw), reflecting at borders.
 
-    All samples run as one grouped convolution (groups = n C).
+    All samples run as one grouped convolution (groups = n C), or, for kernels wider than
+    :data:`FFT_ABOVE`, as one batched FFT product.
     """
     n, c, h, w = images.shape
     kh, kw = kernels.shape[-2:]
     ph, pw = kh // 2, kw // 2
     # reflection needs a border narrower than the image; wider ones repeat the edge
     mode = "reflect" if ph < h and pw < w else "replicate"
+    if max(kh, kw) > FFT_ABOVE:
+        return _fft_correlate(F.pad(images, (pw, pw, ph, ph), mode=mode),
+                              kernels.to(images.dtype), (h, w))
     x = F.pad(images, (pw, pw, ph, ph), mode=mode).reshape(1, n * c, h + 2 * ph, w + 2 * pw)
     weight = kernels.to(images.dtype).repeat_interleave(c, 0).unsqueeze(1)
     return F.conv2d(x, weight, groups=n * c).view(n, c, h, w)
+
+
+def _fft_correlate(padded: torch.Tensor, kernels: torch.Tensor,
+                   size: tuple[int, int]) -> torch.Tensor:
+    """What ``conv2d`` computes (a correlation, valid part) of padded (n, C, H', W') with
+    kernel i of (n, kh, kw) for sample i, through one circular correlation per image: the
+    valid part never wraps around."""
+    hp, wp = padded.shape[-2:]
+    kh, kw = kernels.shape[-2:]
+    spectrum = torch.fft.rfft2(F.pad(kernels, (0, wp - kw, 0, hp - kh))).conj().unsqueeze(1)
+    out = torch.fft.irfft2(torch.fft.rfft2(padded) * spectrum, s=(hp, wp))
+    return out[..., :size[0], :size[1]].contiguous()

@@ -67,9 +67,16 @@ def line_kernels(length_px: torch.Tensor, angle_rad: torch.Tensor, radius: int) 
     return k / k.sum((1, 2), keepdim=True)
 
 
+def _support(radius: float, images: torch.Tensor) -> int:
+    """A kernel's radius in pixels, cut at the image's longer side: a blur wider than the
+    image spreads the same pixels (those of the image and its repeated edges) over it all."""
+    return min(math.ceil(radius), max(images.shape[-2:]))
+
+
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
-    """Per-sample Gaussian blur, sigma (n,) in pixels of ``images``."""
-    radius = math.ceil(3 * float(sigma.max()) - 1e-6) if sigma.numel() else 0
+    """Per-sample Gaussian blur, sigma (n,) in pixels of ``images`` (cut at the image's size:
+    see :func:`_support`)."""
+    radius = _support(3 * float(sigma.max()) - 1e-6, images) if sigma.numel() else 0
     if radius <= 0:
         return images
     k = gaussian_kernels(sigma.to(images.dtype), radius)
@@ -104,7 +111,7 @@ class Defocus(Transform):
         sigma = params["sigma_px"].to(images.dtype) * _px_scale(params, len(images), images)
         if self.options.shape == "gaussian":
             return gaussian_blur(images, sigma)
-        radius = math.ceil(2 * float(sigma.max()) + 0.5) if sigma.numel() else 0
+        radius = _support(2 * float(sigma.max()) + 0.5, images) if sigma.numel() else 0
         if radius <= 0:
             return images
         return depthwise(images, disk_kernels(2 * sigma, radius))
@@ -161,7 +168,7 @@ class MotionBlur(Transform):
         length = params["length_px"].to(images.dtype) * _px_scale(params, len(images), images)
         if length.numel() == 0 or float(length.max()) < 1e-3:
             return images
-        radius = math.ceil(float(length.max()) / 2)
+        radius = _support(float(length.max()) / 2, images)
         k = line_kernels(length, params["angle_rad"].to(images.dtype), radius)
         return depthwise(images, k)
 

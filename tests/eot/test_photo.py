@@ -96,3 +96,38 @@ def test_large_noise_fields_fall_back_to_hashing() -> None:
     big = normal_field(torch.tensor([1, 2]), (3, 300, 300))
     assert abs(big.mean().item()) < 0.01 and big.std().item() == pytest.approx(1.0, rel=0.02)
     assert torch.equal(normal_field(torch.tensor([2]), (3, 300, 300)), big[1:])
+
+
+def test_wide_kernels_go_through_the_fft_with_the_same_result(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import physsim.eot.ops as ops
+
+    x = _image(size=24).expand(3, -1, -1, -1).contiguous()
+    kernels = torch.rand(3, 9, 9, generator=torch.Generator().manual_seed(1))
+    kernels = kernels / kernels.sum((1, 2), keepdim=True)
+    direct = ops.depthwise(x, kernels)
+    monkeypatch.setattr(ops, "FFT_ABOVE", 3)
+    torch.testing.assert_close(ops.depthwise(x, kernels), direct, atol=1e-5, rtol=0)
+    # kernels wider than the image (edges repeated rather than reflected)
+    wide = torch.rand(3, 31, 31, generator=torch.Generator().manual_seed(2))
+    wide = wide / wide.sum((1, 2), keepdim=True)
+    monkeypatch.setattr(ops, "FFT_ABOVE", 99)
+    direct = ops.depthwise(x, wide)
+    monkeypatch.setattr(ops, "FFT_ABOVE", 3)
+    torch.testing.assert_close(ops.depthwise(x, wide), direct, atol=1e-5, rtol=0)
+    small = torch.rand(2, 3, 6, 6, dtype=torch.float64, requires_grad=True)
+    k = torch.rand(2, 5, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda v: ops.depthwise(v, k), (small,))
+
+
+@pytest.mark.parametrize("t", [Defocus({"sigma_px": 1.0}), Defocus({"shape": "disk"}),
+                               MotionBlur({"length_px": 3.0})])
+def test_blur_of_a_far_object_is_cut_at_the_window(t: Defocus | MotionBlur) -> None:
+    # an object a few hundredths of a camera pixel wide, enlarged to a 32 px window: one
+    # camera pixel is thousands of window pixels; the blur is cut at the window's size (it
+    # was a kernel thousands of pixels wide: minutes and gigabytes)
+    p = t.sample(2, torch.Generator().manual_seed(0))
+    x = _image(size=32).expand(2, -1, -1, -1)
+    y = t.apply(x, {**p, PX_SCALE: torch.tensor([2000.0, 5000.0])})
+    assert y.shape == x.shape and bool(torch.isfinite(y).all())
+    assert bool((y.std((2, 3)) < 0.5 * x.std((2, 3))).all())  # blurred over the window
