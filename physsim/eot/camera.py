@@ -88,6 +88,44 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
     return k @ ext @ plane
 
 
+#: The nearest any point of the object may come to the camera, metres along its axis: nearer
+#: (or behind it), the view is impossible and the projection degenerates.
+NEAR_M = 0.01
+
+
+def nearest_depth(camera: Camera, size_mm: tuple[float, float], params: Params) -> torch.Tensor:
+    """(n,) depth in metres of the object's nearest corner under the pose ``params`` (a flat
+    object's nearest point is a corner)."""
+    dist = params["distance_m"]
+    n, dev = dist.shape[0], dist.device
+    frame = Frame.texture((2, 2), torch.tensor(size_mm, dtype=torch.float64, device=dev)
+                          .expand(n, 2), camera)
+    offset = torch.stack([params["offset_x"], params["offset_y"]], -1)
+    m = pose_matrix(frame, dist, params["yaw_deg"], params["pitch_deg"], params["roll_deg"],
+                    offset)
+    corners = torch.tensor([[-0.5, -0.5, 1.0], [1.5, -0.5, 1.0], [1.5, 1.5, 1.0],
+                            [-0.5, 1.5, 1.0]], dtype=torch.float64, device=dev)
+    # K's last row is (0, 0, 1): the third coordinate of a projected point is its depth
+    return (m[:, 2] @ corners.T).amin(1)
+
+
+def pose_extremes(options: Pose.Options, device: torch.device | str = "cpu") -> Params:
+    """The poses at the corners of the options' ranges (every roll in 16 steps): where a
+    pose step's object comes nearest to the camera."""
+    def ends(pair: Pair) -> torch.Tensor:  # and 0 where the range holds it
+        return torch.tensor(sorted({*pair, *((0.0,) if pair[0] <= 0 <= pair[1] else ())}),
+                            dtype=torch.float64)
+
+    o = options
+    lists = [torch.tensor([o.distance_m[0]], dtype=torch.float64), ends(o.yaw_deg),
+             ends(o.pitch_deg), ends(o.offset), ends(o.offset)]
+    roll = torch.linspace(o.roll_deg[0], o.roll_deg[1], 17, dtype=torch.float64)
+    d, yaw, pitch, ox, oy, r = torch.cartesian_prod(*lists, roll).unbind(1)
+    return {k: v.to(device) for k, v in (("distance_m", d), ("yaw_deg", yaw),
+                                         ("pitch_deg", pitch), ("roll_deg", r),
+                                         ("offset_x", ox), ("offset_y", oy))}
+
+
 class Pose(GeometricTransform):
     """Places the object in front of the camera: distance, yaw, pitch, roll, off-centre offset.
 

@@ -52,8 +52,9 @@ from typing import Any
 
 import torch
 
+from physsim.device import resolve_device
 from physsim.eot.base import PX_SCALE, BackgroundTransform, Frame, GeometricTransform, Params
-from physsim.eot.camera import window_matrix
+from physsim.eot.camera import NEAR_M, Pose, nearest_depth, pose_extremes, window_matrix
 from physsim.eot.config import EOTConfig, Step
 from physsim.eot.params import EOTParams
 from physsim.eot.warp import build_pyramid, level_count, warp
@@ -95,7 +96,7 @@ class Pipeline:
             raise UserError(f"size_mm must be a positive (width, height), got {size_mm}",
                             "EOT pipeline")
         self.size_mm = size_mm
-        self.device = torch.device(device)
+        self.device = resolve_device(str(device), "EOT pipeline")
         self.dtype = dtype
         if alpha is not None and (alpha.ndim != 3 or alpha.shape[0] != 1
                                   or not alpha.is_floating_point()
@@ -110,6 +111,13 @@ class Pipeline:
         self.steps: tuple[Step, ...] = self.config.steps
         bg = [i for i, s in enumerate(self.steps) if isinstance(s.transform, BackgroundTransform)]
         self._split = bg[0] if bg else 0
+        self._pose = next(((i, s) for i, s in enumerate(self.steps)
+                           if isinstance(s.transform, Pose)), None)
+        if self._pose is not None and size_mm is not None:
+            i, step = self._pose
+            assert isinstance(step.transform, Pose)
+            self._check_near(pose_extremes(step.transform.options), None,
+                             f"eot.transforms[{i}].{step.label}.distance_m")
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None, **kwargs: Any) -> Pipeline:
@@ -138,6 +146,8 @@ class Pipeline:
                 each value is a number or a tensor broadcastable to the param's shape. The
                 draws happen anyway, so the other params do not change.
             where: what ``fixed`` came from, for errors (e.g. a command-line option).
+
+        Given values are checked as replayed params are (:meth:`check`).
         """
         values = {s.label: s.transform.sample(n, generator) for s in self.steps}
         params = EOTParams(values, n).to(self.device, self.dtype)
@@ -156,7 +166,27 @@ class Pipeline:
                 raise UserError(f"{key} must be one value or {n} (one per sample) of shape "
                                 f"{tuple(old.shape[1:])}, got shape {tuple(new.shape)}",
                                 where) from None
-        return params
+        # given values may be impossible (a negative distance...): checked as replayed ones
+        return self.check(params, where) if fixed else params
+
+    def _check_near(self, pose: Params, sample: bool | None, where: str) -> None:
+        """UserError if any pose of ``pose`` brings the object within :data:`NEAR_M` of the
+        camera or behind it (``sample``: name the sample's number, for given params)."""
+        if self.size_mm is None:
+            return
+        near = nearest_depth(self.camera, self.size_mm, pose) <= NEAR_M
+        if not bool(near.any()):
+            return
+        j = int(near.nonzero()[0, 0])
+        what = ", ".join(f"{k} {float(pose[k][j]):g}" for k in (
+            "distance_m", "yaw_deg", "pitch_deg", "roll_deg", "offset_x", "offset_y"))
+        w, h = self.size_mm
+        obj = f"the {w:g} x {h:g} mm object"
+        if sample:
+            raise UserError(f"sample {j} ({what}) puts {obj} within {NEAR_M * 100:g} cm of "
+                            "the camera or behind it", where)
+        raise UserError(f"{obj} comes within {NEAR_M * 100:g} cm of the camera or behind it "
+                        f"({what}): raise the low end of distance_m", where)
 
     def select(self, params: EOTParams, index: slice) -> EOTParams:
         """The params of samples ``index`` (for chunked evaluation)."""
@@ -180,8 +210,9 @@ class Pipeline:
             given, model = params[step.label], step.transform.sample(1, gen)
             missing, extra = sorted(model.keys() - given.keys()), sorted(given.keys() - model)
             if missing or extra:
-                what = (f"missing {', '.join(f'{step.label}.{k}' for k in missing)}" if missing
-                        else f"unknown {', '.join(f'{step.label}.{k}' for k in extra)}")
+                what = ", ".join(
+                    f"{word} {', '.join(f'{step.label}.{k}' for k in keys)}"
+                    for word, keys in (("unknown", extra), ("missing", missing)) if keys)
                 raise UserError(f"{what} (the {step.label!r} step has "
                                 f"{', '.join(sorted(model))})", where)
             for k, ref in model.items():
@@ -200,6 +231,9 @@ class Pipeline:
                 step.transform.check_params(given)
             except ValueError as exc:
                 raise UserError(f"{step.label}.{exc}", where) from None
+        if self._pose is not None:
+            label = self._pose[1].label
+            self._check_near(params[label], True, f"{where}: {label}")
         return params
 
     # geometry ---------------------------------------------------------------------------

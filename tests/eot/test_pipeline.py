@@ -308,3 +308,43 @@ def test_a_low_resolution_camera_records_less_detail() -> None:
         return float((img[1:] - img[:-1]).abs().mean() + (img[:, 1:] - img[:, :-1]).abs().mean())
 
     assert detail(160) < 0.5 * detail(1920)
+
+
+def _near_pipe(distance: object, size_mm: tuple[float, float] = (750.0, 750.0),
+               **pose: object) -> Pipeline:
+    return Pipeline({"transforms": [{"pose": {"distance_m": distance, **pose}}, {"crop": {}}]},
+                    output_size=(16, 16), size_mm=size_mm)
+
+
+def test_ranges_that_bring_the_object_behind_the_camera_are_refused() -> None:
+    # a 750 mm sign 10 cm away reaches behind the camera at almost any angle
+    with pytest.raises(UserError, match=r"^eot\.transforms\[0\]\.pose\.distance_m: the 750 x "
+                                        r"750 mm object comes within 1 cm of the camera or "
+                                        r"behind it \(distance_m 0\.1, .*\): raise the low end "
+                                        r"of distance_m$"):
+        _near_pipe([0.1, 3])
+    # ... but a 2 m poster 1 m away, turned 45 degrees, keeps its near edge 29 cm away: the
+    # check follows the real corners, not a bound on the object's size
+    _near_pipe([1.0, 3], (2000.0, 1000.0), yaw_deg=[-45, 45], roll_deg=0, offset=0)
+    # the same sign, and a small print, at distances where every pose is in front
+    _near_pipe([1.5, 12])
+    _near_pipe([0.2, 0.5], (100.0, 100.0))
+    # turned to 80 degrees at 30 cm, the edge of the sign (37.5 cm from its centre) passes
+    # the camera
+    with pytest.raises(UserError, match=r"yaw_deg 80"):
+        _near_pipe(0.3, yaw_deg=[0, 80], pitch_deg=0, roll_deg=0, offset=0)
+    _near_pipe(0.3, yaw_deg=[0, 30], pitch_deg=0, roll_deg=0, offset=0)
+
+
+def test_given_and_replayed_poses_behind_the_camera_are_refused() -> None:
+    pipe = _near_pipe([1.5, 12])
+    with pytest.raises(UserError, match=r"^--fix: pose: sample 1 \(distance_m 0\.05, "):
+        pipe.sample(3, _gen(), {"pose.distance_m": torch.tensor([2.0, 0.05, 3.0])},
+                    where="--fix")
+    with pytest.raises(UserError, match=r"^fixed: pose\.distance_m must be positive"):
+        pipe.sample(2, _gen(), {"pose.distance_m": -1.0})
+    params = pipe.sample(2, _gen())
+    with pytest.raises(UserError, match=r"^p\.json: pose: sample 0 \(distance_m 0\.2, "):
+        pipe.check(_corrupt(params, "pose", "distance_m", [0.2, 3.0]), "p.json")
+    assert pipe.sample(2, _gen(), {"pose.distance_m": 4.0}).values["pose"]["distance_m"].eq(
+        4).all()
