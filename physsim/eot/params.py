@@ -67,10 +67,13 @@ class EOTParams:
         for label, p in transforms.items():
             if not isinstance(p, Mapping):
                 raise UserError(f"params of {label!r} must be a mapping", where)
-            try:
-                values[label] = params_from_json(dict(p), device, dtype)
-            except (TypeError, ValueError) as exc:
-                raise UserError(f"bad values for {label!r}: {exc}", where) from None
+            values[label] = {}
+            for key, v in p.items():
+                try:
+                    values[label].update(params_from_json({key: v}, device, dtype))
+                except (TypeError, ValueError, RuntimeError):
+                    raise UserError(f"{label}.{key} must be a list of numbers (one per sample, "
+                                    "or one list of numbers per sample)", where) from None
             for k, v in values[label].items():
                 if v.ndim == 0 or v.shape[0] != n:
                     raise UserError(f"{label}.{k} must have {n} rows", where)

@@ -25,8 +25,13 @@ from physsim.outputs import check_output, write_atomic, write_json
 from physsim.scene import SEED_MAX
 
 
-def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None]:
-    """A scene (registered name or YAML path) -> (its ``eot:`` mapping, its object name)."""
+def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None, bool]:
+    """A scene (registered name or YAML path) -> (its ``eot:`` mapping, its object name: the
+    object's, or a patch scene's first; whether it is a digital scene, one with ``data:``).
+
+    :class:`UserError` for a digital scene with no ``eot:`` section: nothing of it goes
+    through EOT.
+    """
     from physsim.plugins import lookup
     from physsim.scene import read_yaml
 
@@ -40,14 +45,22 @@ def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None]:
         raise UserError("a scene file must be a mapping", str(path))
     obj = data.get("object")
     name = obj.get("name") if isinstance(obj, dict) else obj
-    return data.get("eot"), name if isinstance(name, str) else None
+    patch = data.get("patch")
+    if name is None and isinstance(patch, dict) and isinstance(patch.get("objects"), list):
+        name = next(iter(patch["objects"]), None)
+    if "data" in data and data.get("eot") is None:
+        raise UserError("a digital scene with no eot: section: nothing of it is rendered "
+                        "through EOT", str(path))
+    return data.get("eot"), name if isinstance(name, str) else None, "data" in data
 
 
 def read_texture(path: Path) -> torch.Tensor:
     """An image file -> (4, H, W) float RGBA in [0, 1] (opaque if it has no alpha)."""
+    if not path.is_file():
+        raise UserError("cannot read image: no such file", str(path))
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
-        raise UserError("cannot read image (missing or not an image file)", str(path))
+        raise UserError("cannot read image (not an image file OpenCV reads)", str(path))
     scale = 65535.0 if img.dtype == np.uint16 else 255.0
     img = img.astype(np.float32) / scale
     if img.ndim == 2:
@@ -98,13 +111,14 @@ def parse_fixed(items: tuple[str, ...], n: int | None) -> tuple[dict[str, torch.
     for item in items:
         name, sep, text = item.partition("=")
         name = name.strip()
+        if not sep or "." not in name:
+            raise UserError(f"expected STEP.PARAM=VALUE[,VALUE...] (e.g. pose.distance_m=2,4,8),"
+                            f" got {item!r}", "--fix")
         try:
-            if not sep or "." not in name:
-                raise ValueError
             values = [float(v) for v in text.split(",")]
         except ValueError:
-            raise UserError(f"expected STEP.PARAM=VALUE[,VALUE...] (e.g. pose.distance_m=2,4,8),"
-                            f" got {item!r}", "--fix") from None
+            raise UserError(f"{name}: expected numbers separated by commas, got {text!r}",
+                            "--fix") from None
         if name in fixed:
             raise UserError(f"{name} is given twice", "--fix")
         fixed[name] = torch.tensor(values, dtype=torch.float64)
@@ -136,8 +150,8 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
               help="Physical width and height of --texture, millimetres.")
 @click.option("-n", "n", type=click.IntRange(min=1), default=None,
               help="How many samples to render.  [default: 16, or the length of --fix lists]")
-@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0, show_default=True,
-              help="Seed of the EOT draws.")
+@click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
+              help="Seed of the EOT draws.  [default: 0]")
 @click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
               help="Window size in pixels.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
@@ -153,7 +167,8 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--force", is_flag=True, help="Overwrite an existing PNG or params file.")
 def eot_preview(scene: str | None, object_name: str | None, texture: Path | None,
-                size_mm: tuple[float, float] | None, n: int | None, seed: int, size: int,
+                size_mm: tuple[float, float] | None, n: int | None, seed: int | None,
+                size: int,
                 output: Path, save_params: Path | None, fix: tuple[str, ...],
                 params_path: Path | None, device: str, force: bool) -> None:
     """Render an object under SCENE's EOT (default: the built-in physical pipeline) as a PNG
@@ -161,14 +176,14 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     from physsim.eot.params import EOTParams
     from physsim.eot.pipeline import EOTConfig, Pipeline
 
-    if params_path is not None and (fix or n is not None):
-        raise UserError("--params replays saved samples: it takes neither --fix nor -n",
-                        "eot-preview")
-    _check_outputs(output, save_params, force, (texture, params_path))
+    if params_path is not None and (fix or n is not None or seed is not None):
+        raise UserError("--params replays saved samples: it takes neither --fix, -n nor "
+                        "--seed", "eot-preview")
     dev = resolve_device(device, "--device")
     fixed, count = parse_fixed(fix, n)
-    eot, scene_object = read_scene_eot(scene) if scene else (None, None)
-    tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object)
+    _check_outputs(output, save_params, force, (texture, params_path))
+    eot, scene_object, digital = read_scene_eot(scene) if scene else (None, None, False)
+    tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object, digital)
     try:
         config = EOTConfig.parse(eot)
     except UserError as exc:  # name the scene file the section came from
@@ -182,10 +197,8 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
         where = str(params_path)
         params = pipe.check(EOTParams.from_json(data, pipe.device, pipe.dtype, where), where)
     else:
-        gen = torch.Generator(device=pipe.device).manual_seed(seed)
-        params = pipe.sample(count, gen, fixed, where="--fix")
-        if fixed:  # a given value may be impossible (a negative distance...)
-            params = pipe.check(params, "--fix")
+        gen = torch.Generator(device=pipe.device).manual_seed(seed or 0)
+        params = pipe.sample(count, gen, fixed, where="--fix")  # given values: checked
     with torch.no_grad():
         images = pipe.render(tex.unsqueeze(0), params)[0]
     sheet = contact_sheet(images, captions_for(pipe.render_meta(params), params.n), size)
@@ -202,6 +215,9 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
 def _check_outputs(output: Path, save_params: Path | None, force: bool,
                    inputs: tuple[Path | None, ...]) -> None:
     """The PNG and the params file can be written, before any work (see check_output)."""
+    if output.suffix.lower() != ".png":
+        raise UserError("the contact sheet is a PNG: give a file name ending in .png",
+                        f"--output {output}")
     check_output(output, "--output", force, inputs)
     if save_params is not None:
         check_output(save_params, "--save-params", force, inputs)
@@ -210,10 +226,19 @@ def _check_outputs(output: Path, save_params: Path | None, force: bool,
 
 
 def _object(texture: Path | None, size_mm: tuple[float, float] | None,
-            object_name: str | None, scene: str | None,
-            scene_object: str | None) -> tuple[torch.Tensor, tuple[float, float]]:
+            object_name: str | None, scene: str | None, scene_object: str | None,
+            digital: bool) -> tuple[torch.Tensor, tuple[float, float]]:
     """The texture (4, H, W) and its size in mm: a file, a named object, the scene's object
-    or the stop sign, in that order of preference."""
+    or (with no scene, or a physical scene without an object) the stop sign."""
+    if texture is not None and object_name is not None:
+        raise UserError("give --texture or --object, not both", "eot-preview")
+    if texture is None and size_mm is not None:
+        raise UserError("--size-mm is the size of --texture: give both, or neither",
+                        "eot-preview")
+    if texture is None and object_name is None and digital:
+        raise UserError("a digital scene prints its data images, not an object: to see its "
+                        "eot: section, give --texture FILE --size-mm W H (e.g. "
+                        "data.print_size_mm) or --object NAME", scene)
     if texture is None:
         where = "--object" if object_name or not scene_object else f"{scene}: object.name"
         return load_object(object_name or scene_object or "stop_sign", where)

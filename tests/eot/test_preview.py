@@ -90,7 +90,8 @@ def test_fixed_distances_and_angles(tmp_path: Path, disc_object: str) -> None:
     (["pose.distance=3"], "--fix: unknown EOT parameter 'pose.distance'"),
     (["pose.distance_m=2,3", "pose.yaw_deg=1,2,3"],
      "--fix: pose.yaw_deg has 3 values for 2 samples"),
-    (["pose.distance_m=far"], "--fix: expected STEP.PARAM=VALUE[,VALUE...]"),
+    (["pose.distance_m=far"], "--fix: pose.distance_m: expected numbers separated by commas, "
+     "got 'far'"),
     (["distance=3"], "--fix: expected STEP.PARAM=VALUE[,VALUE...]"),
     (["pose.yaw_deg=1", "pose.yaw_deg=2"], "--fix: pose.yaw_deg is given twice"),
 ])
@@ -169,7 +170,14 @@ def test_texture_file_and_scene_file(tmp_path: Path) -> None:
     (["nope.yaml"], "scene file not found"),
     (["--params", "missing.json", "--texture", "t.png", "--size-mm", "1", "1"],
      "cannot read"),
-    (["--params", "p.json", "--fix", "pose.distance_m=3"], "it takes neither --fix nor -n"),
+    (["--params", "p.json", "--fix", "pose.distance_m=3"], "it takes neither --fix, -n nor "
+     "--seed"),
+    (["--params", "p.json", "--seed", "3"], "it takes neither --fix, -n nor --seed"),
+    (["--size-mm", "200", "200"], "--size-mm is the size of --texture: give both, or neither"),
+    (["--texture", "t.png", "--size-mm", "1", "1", "--object", "stop_sign"],
+     "give --texture or --object, not both"),
+    (["classic_sweep_digits"], "a digital scene with no eot: section"),
+    (["printed_photo"], "printed_photo: a digital scene prints its data images, not an object"),
     (["--save-params", "no_such_folder/p.json"], "--save-params: the folder no_such_folder "
      "does not exist"),
 ])
@@ -221,3 +229,43 @@ def test_texture_reader_handles_grey_and_rgb(tmp_path: Path) -> None:
     cv2.imwrite(str(tmp_path / "g.png"), np.full((4, 6), 128, np.uint8))
     t = read_texture(tmp_path / "g.png")
     assert t.shape == (4, 4, 6) and torch.allclose(t[3], torch.ones(4, 6))
+
+
+def test_output_must_be_a_png_and_argument_errors_come_first(tmp_path: Path) -> None:
+    code, out = _run("-o", str(tmp_path / "sheet.jpg"))
+    assert code == 2 and "the contact sheet is a PNG: give a file name ending in .png" in out
+    assert not (tmp_path / "sheet.jpg").exists()
+    existing = tmp_path / "sheet.png"
+    existing.write_bytes(b"earlier")
+    # a bad --fix is the error reported, not the existing file it would not have written
+    code, out = _run("-o", str(existing), "--fix", "pose.yaw_deg=abc")
+    assert code == 2 and out.startswith("Error: --fix: pose.yaw_deg: expected numbers")
+    assert existing.read_bytes() == b"earlier"
+
+
+def test_a_digital_scene_is_previewed_with_a_given_texture(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "t.png"), np.full((32, 32, 3), 200, np.uint8))
+    code, out = _run("printed_photo", "--texture", str(tmp_path / "t.png"), "--size-mm", "150",
+                     "150", "-n", "2", "--size", "16", "-o", str(tmp_path / "p.png"))
+    assert code == 0, out
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda p: p["pose"].__setitem__("yaw_dg", p["pose"].pop("yaw_deg")),
+     "unknown pose.yaw_dg, missing pose.yaw_deg"),
+    (lambda p: p["jpeg"].__setitem__("quality", ["a", "b"]),
+     "jpeg.quality must be a list of numbers"),
+])
+def test_params_files_with_a_misspelt_or_non_numeric_param(tmp_path: Path, disc_object: str,
+                                                          change: Callable[[dict], object],
+                                                          message: str) -> None:
+    saved = tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
+                     str(tmp_path / "a.png"), "--save-params", str(saved))
+    assert code == 0, out
+    data = json.loads(saved.read_text())
+    change(data["transforms"])
+    saved.write_text(json.dumps(data))
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
+                     "--params", str(saved))
+    assert code == 2 and out.startswith(f"Error: {saved}: {message}"), out
