@@ -275,6 +275,9 @@ class Background(BackgroundTransform):
     def check_params(self, params: Params) -> None:
         if self.options.kind == "flat":
             require(params, "gray", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
+        elif self.options.kind == "procedural":
+            require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",
+                    lambda v: (v >= 0) & (v < len(KINDS)))
         elif self.options.kind == "image":
             count = len(self.bank)
             require(params, "index", f"an image number from 0 to {count - 1}",

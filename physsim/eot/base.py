@@ -59,12 +59,14 @@ class Transform(Component):
         """Images (n, C, H, W) in [0, 1] and params of n samples -> images, same shape."""
 
     def check_params(self, params: Params) -> None:
-        """Raise ``ValueError`` naming the param if ``params`` are physically impossible.
+        """Raise ``ValueError`` naming the param if ``params`` are impossible.
 
-        Called on params replayed from a file (never on drawn ones, whatever the ranges), after
-        their names and shapes were found to match :meth:`sample`'s. Impossible means for any
-        options: a negative distance, a JPEG quality above 100, not merely outside this
-        transform's configured ranges. The default accepts everything.
+        Called on params given or replayed from a file (never on drawn ones), after their
+        names and shapes were found to match :meth:`sample`'s. Impossible means outside what
+        any options allow (the limits a scene file's ranges are checked against: a negative
+        distance, a JPEG quality above 100, an offset that puts the object's centre outside
+        the frame), not merely outside this transform's configured ranges. The default accepts
+        everything.
         """
 
 

@@ -157,6 +157,10 @@ class Pose(GeometricTransform):
 
     def check_params(self, params: Params) -> None:
         require(params, "distance_m", "positive (metres in front of the camera)", lambda v: v > 0)
+        for name in ("offset_x", "offset_y"):
+            require(params, name, "between -1 and 1 (the object's centre inside the frame)",
+                    lambda v: v.abs() <= 1)
+        require(params, "roll_deg", "between -180 and 180 degrees", lambda v: v.abs() <= 180)
         for name in ("yaw_deg", "pitch_deg"):
             require(params, name, "strictly between -90 and 90 degrees (beyond, the camera sees "
                     "the object's back)", lambda v: v.abs() < 90)
@@ -217,7 +221,10 @@ class Crop(GeometricTransform):
                 "shift_y": uniform((-j, j), n, generator)}
 
     def check_params(self, params: Params) -> None:
-        require(params, "margin", "at least 0", lambda v: v >= 0)
+        require(params, "margin", "between 0 and 4", lambda v: (v >= 0) & (v <= 4))
+        for name in ("shift_x", "shift_y"):
+            require(params, name, "between -1 and 1 (jitter is at most 1)",
+                    lambda v: v.abs() <= 1)
 
     def compose(self, frame: Frame, params: Params, output_size: tuple[int, int]) -> Frame:
         shift = torch.stack([params["shift_x"], params["shift_y"]], -1)

@@ -105,8 +105,13 @@ class Lighting(Transform):
                 "shadow_softness": uniform(o.shadow_softness, n, generator)}
 
     def check_params(self, params: Params) -> None:
-        for name in ("contrast", "gamma", "shadow_softness"):
-            require(params, name, "positive", lambda v: v > 0)
+        # the options' limits (what a scene file may ask for)
+        require(params, "exposure_stops", "between -8 and 8 stops",
+                lambda v: (v >= -8) & (v <= 8))
+        for name in ("contrast", "gamma"):
+            require(params, name, "above 0 and at most 4", lambda v: (v > 0) & (v <= 4))
+        require(params, "shadow_softness", "above 0 and at most 10",
+                lambda v: (v > 0) & (v <= 10))
         require(params, "kelvin", "between 1000 and 20000 kelvin",
                 lambda v: (v >= 1000) & (v <= 20000))
         require(params, "shadow", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))

@@ -105,7 +105,7 @@ class Defocus(Transform):
         return {"sigma_px": uniform(self.options.sigma_px, n, generator)}
 
     def check_params(self, params: Params) -> None:
-        require(params, "sigma_px", "at least 0", lambda v: v >= 0)
+        require(params, "sigma_px", "between 0 and 50", lambda v: (v >= 0) & (v <= 50))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         sigma = params["sigma_px"].to(images.dtype) * _px_scale(params, len(images), images)
@@ -135,7 +135,7 @@ class GaussianBlur(Transform):
         return {"sigma_px": uniform(self.options.sigma_px, n, generator)}
 
     def check_params(self, params: Params) -> None:
-        require(params, "sigma_px", "at least 0", lambda v: v >= 0)
+        require(params, "sigma_px", "between 0 and 50", lambda v: (v >= 0) & (v <= 50))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         return gaussian_blur(images, params["sigma_px"].to(images.dtype))
@@ -162,7 +162,9 @@ class MotionBlur(Transform):
                 "angle_rad": torch.deg2rad(uniform(o.angle_deg, n, generator))}
 
     def check_params(self, params: Params) -> None:
-        require(params, "length_px", "at least 0", lambda v: v >= 0)
+        require(params, "length_px", "between 0 and 100", lambda v: (v >= 0) & (v <= 100))
+        require(params, "angle_rad", "between -2 pi and 2 pi (-360 to 360 degrees)",
+                lambda v: v.abs() <= 2 * math.pi)
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         length = params["length_px"].to(images.dtype) * _px_scale(params, len(images), images)
@@ -198,7 +200,7 @@ class SensorNoise(Transform):
 
     def check_params(self, params: Params) -> None:
         for name in ("poisson_scale", "gaussian_std"):
-            require(params, name, "at least 0", lambda v: v >= 0)
+            require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         n, dt = len(images), images.dtype

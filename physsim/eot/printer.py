@@ -33,7 +33,7 @@ from pydantic import (
     model_validator,
 )
 
-from physsim.eot.base import Params, Transform
+from physsim.eot.base import Params, Transform, require
 from physsim.eot.ops import mix_channels
 from physsim.eot.ranges import Bounds, Pair, describe
 from physsim.errors import UserError
@@ -173,6 +173,10 @@ class Printer(Transform):
         u = torch.rand(n, 4, generator=generator, device=generator.device)
         amount = lo + (hi - lo) * u[:, :1]
         return {"ink_gain": 1.0 + amount * (2 * u[:, 1:] - 1)}
+
+    def check_params(self, params: Params) -> None:
+        # ink_jitter is at most 0.5: each ink's gain within 50% of the profile's
+        require(params, "ink_gain", "between 0.5 and 1.5", lambda v: (v >= 0.5) & (v <= 1.5))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         p, dt, dev = self.profile, images.dtype, images.device

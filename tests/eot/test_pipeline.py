@@ -216,11 +216,18 @@ def _corrupt(params: EOTParams, label: str, name: str, value: object | None) -> 
     ("lighting", "gamma", [1.0, float("nan")], r"lighting\.gamma must be finite"),
     ("pose", "distance_m", [2.0, 0.0], r"pose\.distance_m must be positive .* got 0$"),
     ("pose", "yaw_deg", [10.0, -95.0], r"pose\.yaw_deg must be strictly between -90 and 90 "),
-    ("crop", "margin", [-0.1, 0.1], r"crop\.margin must be at least 0, got -0\.1"),
+    ("crop", "margin", [-0.1, 0.1], r"crop\.margin must be between 0 and 4, got -0\.1"),
+    ("crop", "shift_x", [0.0, 3.0], r"crop\.shift_x must be between -1 and 1 \(jitter is "),
+    ("pose", "offset_x", [50.0, 0.0], r"pose\.offset_x must be between -1 and 1 \(the "),
     ("lighting", "kelvin", [500.0, 5000.0], r"lighting\.kelvin must be between 1000 and "),
-    ("defocus", "sigma_px", [0.5, -1.0], r"defocus\.sigma_px must be at least 0, got -1$"),
-    ("motion_blur", "length_px", [-2.0, 1.0], r"motion_blur\.length_px must be at least 0"),
-    ("sensor_noise", "gaussian_std", [-0.1, 0.0], r"sensor_noise\.gaussian_std must be at "),
+    ("defocus", "sigma_px", [0.5, -1.0], r"defocus\.sigma_px must be between 0 and 50, got -1$"),
+    ("defocus", "sigma_px", [0.5, 500.0], r"defocus\.sigma_px must be between 0 and 50, got "),
+    ("motion_blur", "length_px", [-2.0, 1.0], r"motion_blur\.length_px must be between 0 and "),
+    ("sensor_noise", "gaussian_std", [-0.1, 0.0], r"sensor_noise\.gaussian_std must be betw"),
+    ("lighting", "contrast", [1.0, 9.0], r"lighting\.contrast must be above 0 and at most 4"),
+    ("printer", "ink_gain", [[1.0, 1.0, 1.0], [1.0, -1.0, 1.0]],
+     r"printer\.ink_gain must be between 0\.5 and 1\.5, got -1$"),
+    ("background", "kind", [0, 99], r"background\.kind must be a scene number from 0 to 4"),
     ("jpeg", "quality", [0.5, 50.0], r"jpeg\.quality must be between 1 and 100, got 0\.5$"),
 ])
 def test_replayed_params_are_checked(label: str, name: str, value: object | None,
@@ -348,3 +355,12 @@ def test_given_and_replayed_poses_behind_the_camera_are_refused() -> None:
         pipe.check(_corrupt(params, "pose", "distance_m", [0.2, 3.0]), "p.json")
     assert pipe.sample(2, _gen(), {"pose.distance_m": 4.0}).values["pose"]["distance_m"].eq(
         4).all()
+
+
+@pytest.mark.parametrize("device", ["mps", "cuda:7"])
+def test_a_device_this_machine_lacks_is_one_line(device: str) -> None:
+    if device.startswith("cuda") and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    with pytest.raises(UserError, match=r"^EOT pipeline: (not a device name|CUDA was asked|"
+                                        r"there is no CUDA device)"):
+        Pipeline({}, output_size=(8, 8), device=device)
