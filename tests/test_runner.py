@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -305,3 +306,26 @@ def test_printed_photo_reports_destruction_rates(tmp_path: Path) -> None:
         assert r["destruction_rate"] != r["destruction_rate"] or 0 <= r["destruction_rate"] <= 1
     assert (run / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     assert "destruction_rate" in (run / "report.html").read_text()
+
+
+def test_manifest_records_the_files_the_eot_steps_read(tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(2):
+        Image.fromarray(np.full((24, 32, 3), 60 * i, np.uint8)).save(photos / f"{i}.png")
+    profile = tmp_path / "my_printer.json"
+    profile.write_text((Path(__file__).parents[1] / "physsim/eot/profiles/default.json")
+                       .read_text())
+    transforms = [{"pose": {"distance_m": [1.0, 4.0], "yaw_deg": [-30, 30]}}, {"crop": {}},
+                  {"printer": {"profile": str(profile)}},
+                  {"background": {"kind": "image", "images": [str(photos)]}}]
+    scene = PHYSICAL | {"eot": EOT | {"transforms": transforms}}
+    run = run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    inputs = json.loads((run / "manifest.json").read_text())["eot_inputs"]
+    assert inputs["background"]["images"] == [str(photos / "0.png"), str(photos / "1.png")]
+    assert isinstance(inputs["background"]["images_id"], int)
+    digest = hashlib.sha256(profile.read_bytes()).hexdigest()
+    assert inputs["printer"] == {"profile": str(profile), "sha256": digest}
+    # a shipped profile and a procedural background read no files of the user's
+    plain = run_scene(write(tmp_path, PHYSICAL, "plain.yaml"), output=tmp_path / "plain")
+    assert "eot_inputs" not in json.loads((plain / "manifest.json").read_text())

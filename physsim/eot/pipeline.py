@@ -46,6 +46,7 @@ Typical use::
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -251,6 +252,23 @@ class Pipeline:
             m, scale = window_matrix(frame, margin, margin.new_zeros(n, 2), self.output_size)
             frame = frame.then(m, "window", self.output_size, frame.px_scale * scale)
         return frame
+
+    def inputs(self) -> dict[str, dict[str, Any]]:
+        """The files the steps read, by step label, for a run's manifest: an image
+        background's images and fingerprint, a printer profile given by path (with its
+        sha256)."""
+        from physsim.eot.background import Background
+        from physsim.eot.printer import Printer, profile_file
+
+        out: dict[str, dict[str, Any]] = {}
+        for step in self.steps:
+            t = step.transform
+            if isinstance(t, Background) and t.options.kind == "image":
+                out[step.label] = {"images": list(t.bank.files), "images_id": t.bank.id}
+            elif isinstance(t, Printer) and (path := profile_file(t.options.profile)):
+                out[step.label] = {"profile": str(path),
+                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+        return out
 
     def render_meta(self, params: EOTParams) -> dict[str, torch.Tensor]:
         """Physical facts per sample for binning results: the pose's params when there is one

@@ -81,6 +81,12 @@ class PrinterProfile(BaseModel):
         return torch.tensor(self.palette, dtype=dtype, device=device)
 
 
+def profile_file(ref: str) -> Path | None:
+    """The file of a profile given by path (None for a shipped profile's name)."""
+    path = _profile_path(ref)
+    return path if path == Path(ref) else None
+
+
 def _profile_path(ref: str) -> Path:
     if ref.endswith(".json") or "/" in ref or "\\" in ref:
         return Path(ref)
