@@ -123,11 +123,21 @@ def _build_patch(scene: Scene, classifier: Classifier, device: torch.device) -> 
     sides = torch.tensor([max(o.size_mm) for o in objs], device=device)
     pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
                     size_mm=(float(sides[0]), float(sides[0])), device=device)
+    largest = (float(sides.max()), float(sides.max()))
+    pipe.check_reach(largest)  # every object, not only the first, stays in front
+    _check_grid(scene, pipe, largest)
     mask = shape_mask(spec.shape, spec.resolution).to(device)
     size = (spec.size if spec.face_area is None
             else face_area_sizes(textures, mask, spec.face_area, spec.scale[1]))
     return PatchRenderer(pipe, textures, sides.view(-1, 1).expand(-1, 2), mask, size,
                          spec.scale, spec.position, spec.rotation_deg, labels)
+
+
+def _check_grid(scene: Scene, pipe: Pipeline, size_mm: tuple[float, float]) -> None:
+    """The evaluation grid's distances and yaws keep the object in front of the camera:
+    checked before the attack, whose work an error at evaluation would waste."""
+    grid = scene.evaluation.grid
+    pipe.check_reach(size_mm, list(grid.distance_m), list(grid.yaw_deg), "evaluation.grid")
 
 
 def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = None,
@@ -158,6 +168,7 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
         class_index(classifier, obj.label, "object.label")
         pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
                         size_mm=obj.size_mm, alpha=obj.texture[3:], device=dev)
+        _check_grid(scene, pipe, obj.size_mm)
         return replace(base, obj=obj, mask=mask, pipeline=pipe)
     if scene.patch is not None:
         return replace(base, patch=_build_patch(scene, classifier, dev))

@@ -329,3 +329,12 @@ def test_manifest_records_the_files_the_eot_steps_read(tmp_path: Path) -> None:
     # a shipped profile and a procedural background read no files of the user's
     plain = run_scene(write(tmp_path, PHYSICAL, "plain.yaml"), output=tmp_path / "plain")
     assert "eot_inputs" not in json.loads((plain / "manifest.json").read_text())
+
+
+def test_an_evaluation_grid_too_near_the_camera_fails_before_the_attack(tmp_path: Path) -> None:
+    scene = PHYSICAL | {"evaluation": {"grid": {"distance_m": [0.05, 3.0], "yaw_deg": [0, 30]}}}
+    with pytest.raises(UserError, match=r"evaluation\.grid: at 0\.05 m, turned up to 30 "
+                                        r"degrees of yaw .* the 300 x 300 mm object could come "
+                                        r"within 1 cm of the camera"):
+        run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]  # no run, no .partial

@@ -275,10 +275,10 @@ class Background(BackgroundTransform):
     def check_params(self, params: Params) -> None:
         if self.options.kind == "flat":
             require(params, "gray", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
-        elif self.options.kind == "procedural":
-            require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",
+        elif self.options.kind == "procedural" and "kind" in params:  # (a subclass may draw
+            require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",  # others)
                     lambda v: (v >= 0) & (v < len(KINDS)))
-        elif self.options.kind == "image":
+        elif self.options.kind == "image" and "index" in params:
             count = len(self.bank)
             require(params, "index", f"an image number from 0 to {count - 1}",
                     lambda v: (v >= 0) & (v < count))

@@ -10,6 +10,7 @@ right edge towards the camera, positive pitch tilts its bottom edge away from it
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Annotated
 
@@ -109,21 +110,21 @@ def nearest_depth(camera: Camera, size_mm: tuple[float, float], params: Params) 
     return (m[:, 2] @ corners.T).amin(1)
 
 
-def pose_extremes(options: Pose.Options, device: torch.device | str = "cpu") -> Params:
-    """The poses at the corners of the options' ranges (every roll in 16 steps): where a
-    pose step's object comes nearest to the camera."""
-    def ends(pair: Pair) -> torch.Tensor:  # and 0 where the range holds it
-        return torch.tensor(sorted({*pair, *((0.0,) if pair[0] <= 0 <= pair[1] else ())}),
-                            dtype=torch.float64)
+def least_depth(camera: Camera, size_mm: tuple[float, float], distance_m: float,
+                yaw_deg: float, pitch_deg: float, offset: float) -> float:
+    """A lower bound on the depth (m) of every point of the object over all poses at
+    ``distance_m`` with |yaw|, |pitch| and |offset| up to the values given, any roll.
 
-    o = options
-    lists = [torch.tensor([o.distance_m[0]], dtype=torch.float64), ends(o.yaw_deg),
-             ends(o.pitch_deg), ends(o.offset), ends(o.offset)]
-    roll = torch.linspace(o.roll_deg[0], o.roll_deg[1], 17, dtype=torch.float64)
-    d, yaw, pitch, ox, oy, r = torch.cartesian_prod(*lists, roll).unbind(1)
-    return {k: v.to(device) for k, v in (("distance_m", d), ("yaw_deg", yaw),
-                                         ("pitch_deg", pitch), ("roll_deg", r),
-                                         ("offset_x", ox), ("offset_y", oy))}
+    The centre lies at depth ``d cos(theta)``, theta being the angle between its line of sight
+    and the camera's axis; the object's plane is tilted from the line of sight by ``acos(cos
+    yaw cos pitch)`` (roll turns it within its plane), so from the camera's image plane by at
+    most that plus theta, and its points lie within half its diagonal of the centre.
+    """
+    w, h = camera.resolution
+    theta = math.atan(math.hypot(offset * w / 2, offset * h / 2) / camera.focal_px)
+    tilt = math.acos(math.cos(math.radians(yaw_deg)) * math.cos(math.radians(pitch_deg)))
+    reach = math.hypot(*size_mm) / 2000.0 * math.sin(min(math.pi / 2, tilt + theta))
+    return distance_m * math.cos(theta) - reach
 
 
 class Pose(GeometricTransform):

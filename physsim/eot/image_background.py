@@ -9,12 +9,12 @@ so that params saved against one set of images are refused against another inste
 other pictures.
 
 All samples are drawn in one batch, without copying an image per sample: the images are stacked
-one above the other into one tall atlas per mip level (2x2 box filter per level, as the object's
-texture is), and every sample reads the two levels whose pixel size brackets its own, through
-one ``grid_sample`` per level over all samples that use it. Coordinates are clamped to the
-centres of each image's border pixels, so the border repeats as OpenCV's ``BORDER_REPLICATE``
-does, and each image's slot in the atlas is filled out by repeating its edges, so the rounding
-of a coordinate in a tall atlas still reads the same image.
+one above the other into one tall atlas per mip level, each in rows of its own height (2x2 box
+filter per level, as the object's texture is), and every sample reads the two levels whose pixel
+size brackets its own, through one ``grid_sample`` per level over all samples that use it.
+Coordinates are clamped to the centres of each image's border pixels, so the border repeats as
+OpenCV's ``BORDER_REPLICATE`` does, and each image's slot in the atlas is filled out by
+repeating its edges, so the rounding of a coordinate in a tall atlas still reads the same image.
 
 Images are read once with Pillow (anything it opens; EXIF orientation applied, grey and 16-bit
 images as 8-bit RGB, alpha dropped; JPEGs decoded straight at the reduced size when they are
@@ -25,6 +25,7 @@ larger than needed) and shrunk with OpenCV's area filter so that their long side
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import warnings
 from dataclasses import dataclass, field
@@ -44,17 +45,18 @@ from physsim.errors import UserError
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 #: The smallest image side accepted, in pixels (after shrinking to ``max_px``).
 MIN_PX = 8
-#: Banks kept in memory (the most recently loaded ones).
-_CACHED = 8
+#: Banks kept in memory (the most recently loaded ones: a scene's, read when it is checked and
+#: again when it is built, and perhaps one more).
+_CACHED = 2
 
 
 @dataclass(frozen=True)
 class _Level:
     """One mip level of every image: the atlas and each image's size in it."""
 
-    atlas: torch.Tensor  # (1, 3, N * rows, cols)
+    atlas: torch.Tensor  # (1, 3, rows, cols)
     dims: torch.Tensor  # (N, 2) float64 (height, width) of each image at this level
-    rows: int  # the atlas rows given to each image; the image starts one row in
+    top: torch.Tensor  # (N,) float64: the atlas row where each image starts
 
 
 @dataclass
@@ -89,20 +91,22 @@ class ImageBank:
         # each image's size at level l is its size divided by 2**l, rounded up
         dims = [[(math.ceil(h / 2**lv), math.ceil(w / 2**lv)) for h, w in sizes]
                 for lv in range(count)]
-        # a slot: one row above the image, at least one below, one column to its right
-        slots = [(max(d[0] for d in ds) + 2, max(d[1] for d in ds) + 1) for ds in dims]
-        n = len(self.images)
-        atlases = [torch.empty(1, 3, n * r, c, device=device, dtype=dtype) for r, c in slots]
+        # each image's slot: its own rows plus one above and one below, as wide as the widest
+        starts = [[0, *itertools.accumulate(h + 2 for h, _ in ds)] for ds in dims]
+        cols = [max(w for _, w in ds) + 1 for ds in dims]
+        atlases = [torch.empty(1, 3, s[-1], c, device=device, dtype=dtype)
+                   for s, c in zip(starts, cols, strict=True)]
         for i, img in enumerate(self.images):  # one image's pyramid at a time
             level = torch.from_numpy(img).to(device).permute(2, 0, 1).unsqueeze(0).to(dtype) / 255
-            for lv, (rows, cols) in enumerate(slots):
+            for lv, (atlas, s) in enumerate(zip(atlases, starts, strict=True)):
                 if lv:
                     level = F.avg_pool2d(level, 2, ceil_mode=True)
-                h, w = level.shape[-2:]
-                atlases[lv][:, :, i * rows:(i + 1) * rows] = F.pad(
-                    level, (0, cols - w, 1, rows - h - 1), mode="replicate")
-        return [_Level(a, torch.tensor(d, dtype=torch.float64, device=device), r)
-                for a, d, (r, _) in zip(atlases, dims, slots, strict=True)]
+                w = level.shape[-1]
+                atlas[:, :, s[i]:s[i + 1]] = F.pad(level, (0, atlas.shape[-1] - w, 1, 1),
+                                                   mode="replicate")
+        return [_Level(a, torch.tensor(d, dtype=torch.float64, device=device),
+                       torch.tensor(s[:-1], dtype=torch.float64, device=device) + 1)
+                for a, d, s in zip(atlases, dims, starts, strict=True)]
 
 
 def _shown(path: str | Path) -> str:
@@ -273,7 +277,7 @@ def render_crops(bank: ImageBank, params: Params, size: tuple[int, int],
         # clamped to the centres of the image's border pixels (its edge repeats)
         u = torch.minimum((u0[sel] * scale).clamp(min=0.5), d[:, 1:] - 0.5)
         v = torch.minimum((v0[sel] * scale).clamp(min=0.5), d[:, :1] - 0.5)
-        v = v + (k * lv.rows + 1).view(-1, 1)
+        v = v + lv.top[k].view(-1, 1)
         xn = (2.0 / lv.atlas.shape[-1]) * u - 1.0
         yn = (2.0 / lv.atlas.shape[-2]) * v - 1.0
         grid = torch.stack([xn.view(m, 1, w).expand(m, h, w),

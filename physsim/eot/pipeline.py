@@ -46,7 +46,6 @@ Typical use::
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -55,7 +54,7 @@ import torch
 
 from physsim.device import resolve_device
 from physsim.eot.base import PX_SCALE, BackgroundTransform, Frame, GeometricTransform, Params
-from physsim.eot.camera import NEAR_M, Pose, nearest_depth, pose_extremes, window_matrix
+from physsim.eot.camera import NEAR_M, Pose, least_depth, nearest_depth, window_matrix
 from physsim.eot.config import EOTConfig, Step
 from physsim.eot.params import EOTParams
 from physsim.eot.warp import build_pyramid, level_count, warp
@@ -97,7 +96,9 @@ class Pipeline:
             raise UserError(f"size_mm must be a positive (width, height), got {size_mm}",
                             "EOT pipeline")
         self.size_mm = size_mm
-        self.device = resolve_device(str(device), "EOT pipeline")
+        dev = torch.device(device) if isinstance(device, torch.device) else device
+        self.device = resolve_device("cpu" if isinstance(dev, torch.device) and dev.type == "cpu"
+                                     else str(dev), "EOT pipeline")
         self.dtype = dtype
         if alpha is not None and (alpha.ndim != 3 or alpha.shape[0] != 1
                                   or not alpha.is_floating_point()
@@ -112,13 +113,13 @@ class Pipeline:
         self.steps: tuple[Step, ...] = self.config.steps
         bg = [i for i, s in enumerate(self.steps) if isinstance(s.transform, BackgroundTransform)]
         self._split = bg[0] if bg else 0
+        # the pose step whose params the near-camera checks read (a subclass of Pose with
+        # options of its own is left to check its own params)
         self._pose = next(((i, s) for i, s in enumerate(self.steps)
-                           if isinstance(s.transform, Pose)), None)
-        if self._pose is not None and size_mm is not None:
-            i, step = self._pose
-            assert isinstance(step.transform, Pose)
-            self._check_near(pose_extremes(step.transform.options), None,
-                             f"eot.transforms[{i}].{step.label}.distance_m")
+                           if isinstance(s.transform, Pose)
+                           and isinstance(s.transform.options, Pose.Options)), None)
+        if size_mm is not None:
+            self.check_reach()
 
     @classmethod
     def from_config(cls, data: Mapping[str, Any] | None, **kwargs: Any) -> Pipeline:
@@ -159,6 +160,8 @@ class Pipeline:
                 raise UserError(f"unknown EOT parameter {key!r} (available: {names})", where)
             old = params.values[label][name]
             new = torch.as_tensor(value, device=self.device)
+            if new.ndim == 1 and old.ndim > 1 and len(new) == n:  # one value per sample
+                new = new.view(n, *[1] * (old.ndim - 1))
             if not old.is_floating_point() and bool((new != new.round()).any()):
                 raise UserError(f"{key} takes whole numbers", where)
             try:
@@ -170,24 +173,60 @@ class Pipeline:
         # given values may be impossible (a negative distance...): checked as replayed ones
         return self.check(params, where) if fixed else params
 
-    def _check_near(self, pose: Params, sample: bool | None, where: str) -> None:
-        """UserError if any pose of ``pose`` brings the object within :data:`NEAR_M` of the
-        camera or behind it (``sample``: name the sample's number, for given params)."""
-        if self.size_mm is None:
+    def check_reach(self, size_mm: tuple[float, float] | None = None,
+                    distances: list[float] | None = None, yaws: list[float] | None = None,
+                    where: str | None = None) -> None:
+        """UserError if a pose the pose step can draw may bring some point of the object
+        within :data:`NEAR_M` of the camera or behind it (a bound over the whole ranges: see
+        :func:`least_depth`). Pipelines check their own ranges when built with a size.
+
+        Args:
+            size_mm: the object's (width, height), if not the pipeline's (e.g. the largest of
+                several objects).
+            distances, yaws: values that replace the pose's distance and yaw ranges (an
+                evaluation grid).
+            where: names the field for the error (default: the pose's ``distance_m``).
+        """
+        size = size_mm or self.size_mm
+        if self._pose is None or size is None:
+            return
+        i, step = self._pose
+        assert isinstance(step.transform.options, Pose.Options)
+        o = step.transform.options
+        d = min(distances) if distances else o.distance_m[0]
+        yaw = max(abs(v) for v in yaws) if yaws else max(abs(v) for v in o.yaw_deg)
+        pitch, offset = max(abs(v) for v in o.pitch_deg), max(abs(v) for v in o.offset)
+        depth = least_depth(self.camera, size, d, yaw, pitch, offset)
+        if depth > NEAR_M:
+            return
+        # the bound grows linearly with the distance
+        slope = least_depth(self.camera, size, d + 1, yaw, pitch, offset) - depth
+        need = d + (NEAR_M - depth) / slope
+        raise UserError(
+            f"at {d:g} m, turned up to {yaw:g} degrees of yaw and {pitch:g} of pitch, the "
+            f"{size[0]:g} x {size[1]:g} mm object could come within {NEAR_M * 100:g} cm of the "
+            f"camera or pass behind it: the closest distance for these angles is about "
+            f"{math.ceil(need * 100) / 100:g} m", where or f"eot.transforms[{i}].{step.label}."
+            f"distance_m")
+
+    def _check_near(self, params: EOTParams, where: str) -> None:
+        """UserError naming the first sample of ``params`` whose pose brings a corner of the
+        object within :data:`NEAR_M` of the camera or behind it."""
+        if self._pose is None or self.size_mm is None:
+            return
+        label = self._pose[1].label
+        pose = params[label]
+        names = ("distance_m", "yaw_deg", "pitch_deg", "roll_deg", "offset_x", "offset_y")
+        if not all(k in pose for k in names):
             return
         near = nearest_depth(self.camera, self.size_mm, pose) <= NEAR_M
         if not bool(near.any()):
             return
         j = int(near.nonzero()[0, 0])
-        what = ", ".join(f"{k} {float(pose[k][j]):g}" for k in (
-            "distance_m", "yaw_deg", "pitch_deg", "roll_deg", "offset_x", "offset_y"))
+        what = ", ".join(f"{k} {float(pose[k][j]):g}" for k in names)
         w, h = self.size_mm
-        obj = f"the {w:g} x {h:g} mm object"
-        if sample:
-            raise UserError(f"sample {j} ({what}) puts {obj} within {NEAR_M * 100:g} cm of "
-                            "the camera or behind it", where)
-        raise UserError(f"{obj} comes within {NEAR_M * 100:g} cm of the camera or behind it "
-                        f"({what}): raise the low end of distance_m", where)
+        raise UserError(f"sample {j} ({what}) puts the {w:g} x {h:g} mm object within "
+                        f"{NEAR_M * 100:g} cm of the camera or behind it", f"{where}: {label}")
 
     def select(self, params: EOTParams, index: slice) -> EOTParams:
         """The params of samples ``index`` (for chunked evaluation)."""
@@ -232,9 +271,7 @@ class Pipeline:
                 step.transform.check_params(given)
             except ValueError as exc:
                 raise UserError(f"{step.label}.{exc}", where) from None
-        if self._pose is not None:
-            label = self._pose[1].label
-            self._check_near(params[label], True, f"{where}: {label}")
+        self._check_near(params, where)
         return params
 
     # geometry ---------------------------------------------------------------------------
@@ -265,9 +302,8 @@ class Pipeline:
             t = step.transform
             if isinstance(t, Background) and t.options.kind == "image":
                 out[step.label] = {"images": list(t.bank.files), "images_id": t.bank.id}
-            elif isinstance(t, Printer) and (path := profile_file(t.options.profile)):
-                out[step.label] = {"profile": str(path),
-                                   "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            elif isinstance(t, Printer) and (file := profile_file(t.options.profile)):
+                out[step.label] = {"profile": str(file[0]), "sha256": file[1]}
         return out
 
     def render_meta(self, params: EOTParams) -> dict[str, torch.Tensor]:

@@ -184,11 +184,11 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     _check_outputs(output, save_params, force, (texture, params_path))
     eot, scene_object, digital = read_scene_eot(scene) if scene else (None, None, False)
     tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object, digital)
-    try:
-        config = EOTConfig.parse(eot)
+    try:  # (its ranges are checked against the object's size as the pipeline is built)
+        pipe = Pipeline(EOTConfig.parse(eot), output_size=(size, size), size_mm=obj_mm,
+                        device=dev)
     except UserError as exc:  # name the scene file the section came from
         raise UserError(str(exc), scene) if scene else exc from None
-    pipe = Pipeline(config, output_size=(size, size), size_mm=obj_mm, device=dev)
     if params_path is not None:
         try:
             data = json.loads(params_path.read_text())

@@ -15,6 +15,7 @@ Profile file::
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from functools import lru_cache
@@ -81,10 +82,18 @@ class PrinterProfile(BaseModel):
         return torch.tensor(self.palette, dtype=dtype, device=device)
 
 
-def profile_file(ref: str) -> Path | None:
-    """The file of a profile given by path (None for a shipped profile's name)."""
+def profile_file(ref: str) -> tuple[Path, str] | None:
+    """(the file, the sha256 of the bytes that were loaded) of a profile given by path; None
+    for a shipped profile's name."""
     path = _profile_path(ref)
-    return path if path == Path(ref) else None
+    if path != Path(ref):
+        return None
+    load_profile(ref)  # (cached: the profile in use, and the digest of what was read)
+    return path, _digests[str(path)]
+
+
+#: the sha256 of each profile file as it was read by :func:`load_profile`
+_digests: dict[str, str] = {}
 
 
 def _profile_path(ref: str) -> Path:
@@ -104,16 +113,19 @@ def load_profile(ref: str) -> PrinterProfile:
     """A shipped profile by name (``"default"``) or a profile file by path."""
     path = _profile_path(ref)
     try:
-        data = json.loads(path.read_text())
+        raw = path.read_bytes()
+        data = json.loads(raw)
     except FileNotFoundError:
         raise UserError("printer profile file not found", str(path)) from None
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot read printer profile: {exc}", str(path)) from None
     try:
-        return PrinterProfile.model_validate(data)
+        profile = PrinterProfile.model_validate(data)
     except ValidationError as exc:
         raise UserError(describe(exc, "printer profile").removeprefix("printer profile."),
                         str(path)) from None
+    _digests[str(path)] = hashlib.sha256(raw).hexdigest()
+    return profile
 
 
 def non_printability_score(texture: torch.Tensor, palette: torch.Tensor | Sequence[Triple],

@@ -61,3 +61,19 @@ def test_apply_composites_rgba_and_leaves_rgb() -> None:
 def test_bad_scene_kind() -> None:
     with pytest.raises(UserError, match=r"scenes\.0"):
         Background({"scenes": ["beach"]})
+
+
+def test_a_subclass_drawing_other_params_is_checked_by_its_own_rules() -> None:
+    class Sky(Background):
+        name = "test_sky"
+
+        def sample(self, n: int, generator: torch.Generator) -> dict[str, torch.Tensor]:
+            return {"blue": torch.rand(n, generator=generator)}
+
+        def generate(self, params: dict[str, torch.Tensor], size: tuple[int, int],
+                     dtype: torch.dtype) -> torch.Tensor:
+            b = params["blue"].to(dtype).view(-1, 1, 1, 1)
+            return torch.cat([b * 0, b * 0, b], 1).expand(-1, 3, *size)
+
+    t = Sky()
+    t.check_params(t.sample(3, torch.Generator().manual_seed(0)))

@@ -342,3 +342,12 @@ def test_eot_preview_puts_a_sign_in_front_of_photos(tmp_path: Path,
     saved = json.loads(Path("p.json").read_text())["transforms"]["background"]
     assert set(saved) == {"index", "scale", "x", "y", "flip", "images_id"}
     assert len(saved["index"]) == 4
+
+
+def test_small_images_beside_a_large_one_take_their_own_rows() -> None:
+    from physsim.eot.image_background import ImageBank
+
+    big, small = np.zeros((512, 512, 3), np.uint8), np.zeros((16, 16, 3), np.uint8)
+    bank = ImageBank(("big", *["small"] * 50), (big, *[small] * 50), 0)
+    atlas = bank.levels(torch.device("cpu"), torch.float32)[0].atlas
+    assert atlas.shape == (1, 3, 514 + 50 * 18, 513)  # not 51 slots of 514 rows (400 MB)

@@ -131,3 +131,21 @@ def test_blur_of_a_far_object_is_cut_at_the_window(t: Defocus | MotionBlur) -> N
     y = t.apply(x, {**p, PX_SCALE: torch.tensor([2000.0, 5000.0])})
     assert y.shape == x.shape and bool(torch.isfinite(y).all())
     assert bool((y.std((2, 3)) < 0.5 * x.std((2, 3))).all())  # blurred over the window
+
+
+def test_kernels_are_never_wider_than_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    import physsim.eot.photo as photo
+
+    widths: list[int] = []
+    real = photo.depthwise
+
+    def spy(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
+        widths.append(kernels.shape[-1])
+        return real(images, kernels)
+
+    monkeypatch.setattr(photo, "depthwise", spy)
+    x = _image(size=32).expand(2, -1, -1, -1)
+    for t in (Defocus({"sigma_px": 1.0}), Defocus({"shape": "disk"}), MotionBlur()):
+        p = t.sample(2, torch.Generator().manual_seed(0))
+        t.apply(x, {**p, PX_SCALE: torch.tensor([2000.0, 1e6])})
+    assert len(widths) == 3 and max(widths) <= 2 * 32 + 1

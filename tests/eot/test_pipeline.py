@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -325,22 +326,43 @@ def _near_pipe(distance: object, size_mm: tuple[float, float] = (750.0, 750.0),
 
 def test_ranges_that_bring_the_object_behind_the_camera_are_refused() -> None:
     # a 750 mm sign 10 cm away reaches behind the camera at almost any angle
-    with pytest.raises(UserError, match=r"^eot\.transforms\[0\]\.pose\.distance_m: the 750 x "
-                                        r"750 mm object comes within 1 cm of the camera or "
-                                        r"behind it \(distance_m 0\.1, .*\): raise the low end "
-                                        r"of distance_m$"):
+    with pytest.raises(UserError, match=r"^eot\.transforms\[0\]\.pose\.distance_m: at 0\.1 m, "
+                                        r"turned up to 45 degrees of yaw and 10 of pitch, the 750 "
+                                        r"x 750 mm object could come within 1 cm of the camera "
+                                        r"or pass behind it: the closest distance for these "
+                                        r"angles is about 0\.44 m$"):
         _near_pipe([0.1, 3])
+    _near_pipe([0.44, 3])  # the distance the message gives is enough
     # ... but a 2 m poster 1 m away, turned 45 degrees, keeps its near edge 29 cm away: the
-    # check follows the real corners, not a bound on the object's size
+    # bound follows the angles, not only the object's size
     _near_pipe([1.0, 3], (2000.0, 1000.0), yaw_deg=[-45, 45], roll_deg=0, offset=0)
     # the same sign, and a small print, at distances where every pose is in front
     _near_pipe([1.5, 12])
     _near_pipe([0.2, 0.5], (100.0, 100.0))
-    # turned to 80 degrees at 30 cm, the edge of the sign (37.5 cm from its centre) passes
-    # the camera
-    with pytest.raises(UserError, match=r"yaw_deg 80"):
+    # turned to 80 degrees at 30 cm, the edge of the sign (53 cm from its centre at a corner)
+    # passes the camera; up to 30 degrees, with no pitch or offset, it does not
+    with pytest.raises(UserError, match=r"up to 80 degrees of yaw"):
         _near_pipe(0.3, yaw_deg=[0, 80], pitch_deg=0, roll_deg=0, offset=0)
-    _near_pipe(0.3, yaw_deg=[0, 30], pitch_deg=0, roll_deg=0, offset=0)
+    _near_pipe(0.3, yaw_deg=[0, 30], pitch_deg=0, offset=0)
+
+
+def test_what_a_pipeline_draws_passes_its_own_check() -> None:
+    # the poses nearest the camera lie inside the ranges (a yaw of -49 and a pitch of 60
+    # degrees here), not at their ends: the bound covers every pose, so every draw replays
+    pipe = _near_pipe([0.6, 3], yaw_deg=[-80, 80], pitch_deg=[-60, 60], roll_deg=[-180, 180])
+    params = pipe.sample(4096, _gen())
+    pipe.check(EOTParams.from_json(params.to_json()))
+    with pytest.raises(UserError, match=r"the closest distance for these angles is about"):
+        _near_pipe([0.47, 3], yaw_deg=[-80, 80], pitch_deg=[-60, 60])
+
+
+def test_an_evaluation_grid_is_checked_against_the_pipeline() -> None:
+    pipe = _near_pipe([1.5, 12])
+    pipe.check_reach(distances=[1.5, 3.0], yaws=[0, 45], where="evaluation.grid")
+    with pytest.raises(UserError, match=r"^evaluation\.grid: at 0\.2 m, turned up to 45 "):
+        pipe.check_reach(distances=[0.2, 3.0], yaws=[0, 45], where="evaluation.grid")
+    with pytest.raises(UserError, match=r"the 3000 x 3000 mm object"):  # a larger object
+        pipe.check_reach((3000.0, 3000.0), where="patch.objects")
 
 
 def test_given_and_replayed_poses_behind_the_camera_are_refused() -> None:
@@ -364,3 +386,35 @@ def test_a_device_this_machine_lacks_is_one_line(device: str) -> None:
     with pytest.raises(UserError, match=r"^EOT pipeline: (not a device name|CUDA was asked|"
                                         r"there is no CUDA device)"):
         Pipeline({}, output_size=(8, 8), device=device)
+
+
+def test_a_list_of_n_values_gives_each_sample_one_for_a_param_with_several() -> None:
+    pipe = Pipeline({"transforms": [{"printer": {"ink_jitter": [0, 0.2]}}]}, output_size=(8, 8))
+    given = torch.tensor([1.1, 1.2, 1.3])
+    gains = pipe.sample(3, _gen(), {"printer.ink_gain": given}).values["printer"]["ink_gain"]
+    assert gains.shape == (3, 3) and torch.equal(gains, given.view(3, 1).expand(3, 3))
+    one = pipe.sample(2, _gen(), {"printer.ink_gain": 1.2}).values["printer"]["ink_gain"]
+    assert one.eq(torch.tensor(1.2)).all()
+
+
+def test_float64_pipelines_accept_their_own_extreme_draws() -> None:
+    pipe = Pipeline({"transforms": [{"motion_blur": {"angle_deg": [-360, 360]}}]},
+                    output_size=(8, 8), dtype=torch.float64)
+    params = pipe.sample(4, _gen(), {"motion_blur.angle_rad": torch.tensor(
+        [-360.0, 360.0, 0.0, 90.0]).deg2rad()})
+    assert params.n == 4
+
+
+def test_cpu_devices_by_index_and_the_manifest_profile_digest(tmp_path: Path) -> None:
+    import hashlib
+    import shutil
+
+    from physsim.eot import printer
+
+    Pipeline({}, output_size=(8, 8), device=torch.device("cpu", 0))
+    profile = tmp_path / "mine.json"
+    shutil.copy(Path(printer.__file__).parent / "profiles" / "default.json", profile)
+    digest = hashlib.sha256(profile.read_bytes()).hexdigest()
+    pipe = Pipeline({"transforms": [{"printer": {"profile": str(profile)}}]}, output_size=(8, 8))
+    profile.unlink()  # gone (or changed) after the run began: the manifest has what was used
+    assert pipe.inputs() == {"printer": {"profile": str(profile), "sha256": digest}}

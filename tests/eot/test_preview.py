@@ -269,3 +269,11 @@ def test_params_files_with_a_misspelt_or_non_numeric_param(tmp_path: Path, disc_
     code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
                      "--params", str(saved))
     assert code == 2 and out.startswith(f"Error: {saved}: {message}"), out
+
+
+def test_a_scene_too_near_the_camera_is_named(tmp_path: Path) -> None:
+    scene = tmp_path / "near.yaml"
+    scene.write_text("eot:\n  transforms:\n    - pose: {distance_m: [0.1, 3]}\n    - crop: {}\n")
+    code, out = _run(str(scene), "-o", str(tmp_path / "o.png"))
+    assert code == 2 and out.startswith(f"Error: {scene}: eot.transforms[0].pose.distance_m: "
+                                        "at 0.1 m, turned up to 45 degrees"), out
