@@ -8,6 +8,7 @@ forward as values; nothing collects state along the way.
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -251,6 +252,10 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         parsed, _ = load_scene(work / "scene.yaml")
         path, steps = Path(info["scene_file"]), info["steps"]
         sc = _build(parsed, path, work / "scene.yaml", None, None)
+        if "eot_inputs" in info and _inputs(sc) != info["eot_inputs"]:
+            raise UserError("the files the EOT steps read (background photos, a printer "
+                            "profile) are not those the run began with: resuming would mix "
+                            "two sets (start the run again)", str(run_dir))
     else:
         parsed, path = load_scene(scene)
         parsed = with_steps(parsed, steps)  # recorded in scene.yaml: the file repeats the run
@@ -258,8 +263,15 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         run_dir = output or rundir.default_run_dir(parsed.name)
         work = rundir.start(run_dir)
         rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
-        rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps})
+        rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps,
+                                                      "eot_inputs": _inputs(sc)})
     return _execute(sc, run_dir, work, path, steps)
+
+
+def _inputs(sc: Scenario) -> dict[str, Any]:
+    """The files the scenario's EOT steps read (:meth:`Pipeline.inputs`), as JSON has them."""
+    pipe = sc.pipeline if sc.pipeline is not None else getattr(sc.patch, "pipeline", None)
+    return json.loads(json.dumps(pipe.inputs())) if pipe is not None else {}
 
 
 def _build(scene: Scene, source: Path, where: Path, seed: int | None,

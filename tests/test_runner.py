@@ -338,3 +338,29 @@ def test_an_evaluation_grid_too_near_the_camera_fails_before_the_attack(tmp_path
                                         r"within 1 cm of the camera"):
         run_scene(write(tmp_path, scene), output=tmp_path / "run")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]  # no run, no .partial
+
+
+def test_resume_refuses_photos_changed_since_the_run_began(tmp_path: Path,
+                                                          monkeypatch: Any) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(photos / "a.png")
+    transforms = [{"pose": {"distance_m": [1.0, 4.0]}}, {"crop": {}},
+                  {"background": {"kind": "image", "images": [str(photos)]}}]
+    path = write(tmp_path, PHYSICAL | {"eot": EOT | {"transforms": transforms}})
+    original = CheckpointStore.save
+
+    def save_then_interrupt(self: CheckpointStore, state: dict[str, Any]) -> None:
+        original(self, state)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(CheckpointStore, "save", save_then_interrupt)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "cut")])
+    assert result.exit_code == 130, result.output
+    monkeypatch.setattr(CheckpointStore, "save", original)
+    Image.fromarray(np.full((24, 32, 3), 200, np.uint8)).save(photos / "b.png")
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
+    assert result.exit_code == 2 and "are not those the run began with" in result.output
+    (photos / "b.png").unlink()  # as they were: the run finishes
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
+    assert result.exit_code == 0, result.output
