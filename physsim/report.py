@@ -19,7 +19,7 @@ from matplotlib.figure import Figure  # the OO API: no pyplot, no global backend
 from PIL import Image
 
 from physsim import rundir
-from physsim.runner import RunResult, Scenario
+from physsim.runner import RunResult, Scenario, eot_inputs
 
 MM_PER_INCH = 25.4
 
@@ -113,8 +113,7 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
     plugins = {e.plugin: e.version for e in all_entries() if e.status == "ok"}
     man = rundir.manifest(sc.seed, str(sc.device), plugins)
     man["scene_file"] = str(scene_path)
-    pipe = sc.pipeline if sc.pipeline is not None else getattr(sc.patch, "pipeline", None)
-    if pipe is not None and (inputs := pipe.inputs()):
+    if inputs := eot_inputs(sc):
         man["eot_inputs"] = inputs  # the files the EOT steps read (photos, a printer profile)
     rundir.write_json(work / "manifest.json", man)
     figures: dict[str, bytes] = dict(result.figures)

@@ -252,7 +252,7 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         parsed, _ = load_scene(work / "scene.yaml")
         path, steps = Path(info["scene_file"]), info["steps"]
         sc = _build(parsed, path, work / "scene.yaml", None, None)
-        if "eot_inputs" in info and _inputs(sc) != info["eot_inputs"]:
+        if "eot_inputs" in info and eot_inputs(sc) != info["eot_inputs"]:
             raise UserError("the files the EOT steps read (background photos, a printer "
                             "profile) are not those the run began with: resuming would mix "
                             "two sets (start the run again)", str(run_dir))
@@ -264,11 +264,11 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         work = rundir.start(run_dir)
         rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
         rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps,
-                                                      "eot_inputs": _inputs(sc)})
+                                                      "eot_inputs": eot_inputs(sc)})
     return _execute(sc, run_dir, work, path, steps)
 
 
-def _inputs(sc: Scenario) -> dict[str, Any]:
+def eot_inputs(sc: Scenario) -> dict[str, Any]:
     """The files the scenario's EOT steps read (:meth:`Pipeline.inputs`), as JSON has them."""
     pipe = sc.pipeline if sc.pipeline is not None else getattr(sc.patch, "pipeline", None)
     return json.loads(json.dumps(pipe.inputs())) if pipe is not None else {}
