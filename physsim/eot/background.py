@@ -275,8 +275,9 @@ class Background(BackgroundTransform):
     def check_params(self, params: Params) -> None:
         if self.options.kind == "flat":
             require(params, "gray", "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
-        elif self.options.kind == "procedural" and "kind" in params:  # (a subclass may draw
-            require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",  # others)
+        # (the params' names are looked for: a subclass may draw params of its own)
+        elif self.options.kind == "procedural" and "kind" in params:
+            require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",
                     lambda v: (v >= 0) & (v < len(KINDS)))
         elif self.options.kind == "image" and "index" in params:
             count = len(self.bank)
@@ -288,8 +289,8 @@ class Background(BackgroundTransform):
             require(params, "flip", "0 or 1", lambda v: (v == 0) | (v == 1))
             if not bool((params["images_id"] == self.bank.id).all()):
                 raise ValueError("images_id: these params were drawn from other images (since "
-                                 "then a file was added, removed, renamed or changed, or "
-                                 "max_px changed)")
+                                 "then a file was added, removed or changed, the files' order "
+                                 "changed, or max_px changed)")
 
     def generate(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
         if self.options.kind == "flat":
