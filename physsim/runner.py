@@ -138,6 +138,9 @@ def _check_grid(scene: Scene, pipe: Pipeline, size_mm: tuple[float, float]) -> N
     """The evaluation grid's distances and yaws keep the object in front of the camera:
     checked before the attack, whose work an error at evaluation would waste."""
     grid = scene.evaluation.grid
+    if not any(s.label == "pose" for s in pipe.steps):
+        raise UserError("the grid gives pose.distance_m and pose.yaw_deg: the eot: section "
+                        "needs a pose step", "evaluation.grid")
     pipe.check_reach(size_mm, list(grid.distance_m), list(grid.yaw_deg), "evaluation.grid")
 
 
@@ -252,10 +255,11 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         parsed, _ = load_scene(work / "scene.yaml")
         path, steps = Path(info["scene_file"]), info["steps"]
         sc = _build(parsed, path, work / "scene.yaml", None, None)
-        if "eot_inputs" in info and eot_inputs(sc) != info["eot_inputs"]:
-            raise UserError("the files the EOT steps read (background photos, a printer "
-                            "profile) are not those the run began with: resuming would mix "
-                            "two sets (start the run again)", str(run_dir))
+        changed = _changed_inputs(info.get("eot_inputs"), eot_inputs(sc))
+        if changed:
+            raise UserError(f"the files the EOT step {changed!r} reads are not those the run "
+                            "began with (their contents or order changed): resuming would "
+                            "mix two sets (start the run again)", str(run_dir))
     else:
         parsed, path = load_scene(scene)
         parsed = with_steps(parsed, steps)  # recorded in scene.yaml: the file repeats the run
@@ -266,6 +270,22 @@ def run_scene(scene: str | Path, *, output: Path | None = None, seed: int | None
         rundir.write_json(work / rundir.RESUME_INFO, {"scene_file": str(path), "steps": steps,
                                                       "eot_inputs": eot_inputs(sc)})
     return _execute(sc, run_dir, work, path, steps)
+
+
+def _changed_inputs(before: Any, now: dict[str, Any]) -> str | None:
+    """The first step whose files' fingerprints (``images_id``, ``sha256``) differ between a
+    resume record's ``eot_inputs`` and now; None when they agree or none were recorded. Paths
+    are not compared: moved or renamed files with the same contents are the same inputs."""
+    if not isinstance(before, dict):
+        return None
+
+    def prints(inputs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return {label: {k: v for k, v in d.items() if k in ("images_id", "sha256")}
+                for label, d in inputs.items() if isinstance(d, dict)}
+
+    old, new = prints(before), prints(now)
+    return next((label for label in sorted(old.keys() | new.keys())
+                 if old.get(label) != new.get(label)), None)
 
 
 def eot_inputs(sc: Scenario) -> dict[str, Any]:

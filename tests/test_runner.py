@@ -360,7 +360,17 @@ def test_resume_refuses_photos_changed_since_the_run_began(tmp_path: Path,
     monkeypatch.setattr(CheckpointStore, "save", original)
     Image.fromarray(np.full((24, 32, 3), 200, np.uint8)).save(photos / "b.png")
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
-    assert result.exit_code == 2 and "are not those the run began with" in result.output
-    (photos / "b.png").unlink()  # as they were: the run finishes
+    assert result.exit_code == 2 and "the EOT step 'background' reads are not those the run " \
+        "began with" in result.output
+    (photos / "b.png").unlink()  # the same contents again, under another name: the run finishes
+    (photos / "a.png").rename(photos / "c.png")
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
     assert result.exit_code == 0, result.output
+
+
+def test_an_evaluation_grid_needs_a_pose_step(tmp_path: Path) -> None:
+    scene = PHYSICAL | {"eot": EOT | {"transforms": [{"crop": {}}]}}
+    with pytest.raises(UserError, match=r"evaluation\.grid: the grid gives pose\.distance_m and "
+                                        r"pose\.yaw_deg: the eot: section needs a pose step"):
+        run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    assert not (tmp_path / "run.partial").exists()

@@ -115,16 +115,25 @@ def least_depth(camera: Camera, size_mm: tuple[float, float], distance_m: float,
     """A lower bound on the depth (m) of every point of the object over all poses at
     ``distance_m`` with |yaw|, |pitch| and |offset| up to the values given, any roll.
 
-    The centre lies at depth ``d cos(theta)``, theta being the angle between its line of sight
-    and the camera's axis; the object's plane is tilted from the line of sight by ``acos(cos
-    yaw cos pitch)`` (roll turns it within its plane), so from the camera's image plane by at
-    most that plus theta, and its points lie within half its diagonal of the centre.
+    The larger of two bounds. The centre lies at depth ``d cos(theta)``, theta being the angle
+    between its line of sight and the camera's axis. (1) The object's plane is tilted from the
+    line of sight by ``acos(cos yaw cos pitch)`` (roll turns it within its plane), so from the
+    camera's image plane by at most that plus theta, and its points lie within half its
+    diagonal r of the centre. (2) Along the line of sight, a point (x, y) of the plane (half
+    sizes a, b) lies ``-x sin(yaw) + y cos(yaw) sin(pitch)`` from the centre, whatever the roll
+    (a turn about that line), so at least ``d - a sin|yaw| - b sin|pitch|`` away; turning the
+    line of sight by theta costs at most ``r sin(theta)``.
     """
     w, h = camera.resolution
     theta = math.atan(math.hypot(offset * w / 2, offset * h / 2) / camera.focal_px)
-    tilt = math.acos(math.cos(math.radians(yaw_deg)) * math.cos(math.radians(pitch_deg)))
-    reach = math.hypot(*size_mm) / 2000.0 * math.sin(min(math.pi / 2, tilt + theta))
-    return distance_m * math.cos(theta) - reach
+    yaw, pitch = math.radians(yaw_deg), math.radians(pitch_deg)
+    a, b = size_mm[0] / 2000.0, size_mm[1] / 2000.0
+    r = math.hypot(a, b)
+    tilt = math.acos(math.cos(yaw) * math.cos(pitch))
+    tilted = distance_m * math.cos(theta) - r * math.sin(min(math.pi / 2, tilt + theta))
+    along = (distance_m - a * math.sin(yaw) - b * math.sin(pitch)) * math.cos(theta) \
+        - r * math.sin(theta)
+    return max(tilted, along)
 
 
 class Pose(GeometricTransform):

@@ -145,7 +145,9 @@ class Pipeline:
             n: number of samples.
             generator: drives every draw, step after step (same seed, same params).
             fixed: e.g. ``{"pose.distance_m": 4.5, "pose.yaw_deg": torch.tensor([...])}``;
-                each value is a number or a tensor broadcastable to the param's shape. The
+                each value is a number, a tensor broadcastable to the param's shape, or n
+                values, one per sample (also for a param with several entries per sample,
+                such as ``printer.ink_gain``: each sample's entries all take its value). The
                 draws happen anyway, so the other params do not change.
             where: what ``fixed`` came from, for errors (e.g. a command-line option).
 
@@ -199,15 +201,17 @@ class Pipeline:
         depth = least_depth(self.camera, size, d, yaw, pitch, offset)
         if depth > NEAR_M:
             return
-        # the bound grows linearly with the distance
+        # the nearest distance that passes, in whole centimetres: from where the bound's
+        # steeper part would reach the limit (it grows with the distance), upwards
         slope = least_depth(self.camera, size, d + 1, yaw, pitch, offset) - depth
-        need = d + (NEAR_M - depth) / slope
+        need = max(math.ceil(d * 100), math.floor((d + (NEAR_M - depth) / slope) * 100)) / 100
+        while least_depth(self.camera, size, need, yaw, pitch, offset) <= NEAR_M:
+            need = round(need + 0.01, 2)
         raise UserError(
             f"at {d:g} m, turned up to {yaw:g} degrees of yaw and {pitch:g} of pitch, the "
             f"{size[0]:g} x {size[1]:g} mm object could come within {NEAR_M * 100:g} cm of the "
-            f"camera or pass behind it: the closest distance for these angles is about "
-            f"{math.ceil(need * 100) / 100:g} m", where or f"eot.transforms[{i}].{step.label}."
-            f"distance_m")
+            f"camera or pass behind it: for these angles, keep it at least {need:g} m away",
+            where or f"eot.transforms[{i}].{step.label}.distance_m")
 
     def _check_near(self, params: EOTParams, where: str) -> None:
         """UserError naming the first sample of ``params`` whose pose brings a corner of the

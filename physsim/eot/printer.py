@@ -89,10 +89,10 @@ def profile_file(ref: str) -> tuple[Path, str] | None:
     if path != Path(ref):
         return None
     load_profile(ref)  # (cached: the profile in use, and the digest of what was read)
-    return path, _digests[str(path)]
+    return path, _digests[ref]
 
 
-#: the sha256 of each profile file as it was read by :func:`load_profile`
+#: the sha256 of each profile file as :func:`load_profile` read it, by the same ref
 _digests: dict[str, str] = {}
 
 
@@ -124,7 +124,7 @@ def load_profile(ref: str) -> PrinterProfile:
     except ValidationError as exc:
         raise UserError(describe(exc, "printer profile").removeprefix("printer profile."),
                         str(path)) from None
-    _digests[str(path)] = hashlib.sha256(raw).hexdigest()
+    _digests[ref] = hashlib.sha256(raw).hexdigest()
     return profile
 
 
