@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from physsim.eot.base import Params
-from physsim.eot.warp import group_levels, level_count
+from physsim.eot.warp import build_pyramid, group_levels, level_count
 from physsim.errors import UserError
 
 #: What a folder is searched for (not recursively, hidden files skipped), case-insensitive.
@@ -97,13 +97,11 @@ class ImageBank:
         atlases = [torch.empty(1, 3, s[-1], c, device=device, dtype=dtype)
                    for s, c in zip(starts, cols, strict=True)]
         for i, img in enumerate(self.images):  # one image's pyramid at a time
-            level = torch.from_numpy(img).to(device).permute(2, 0, 1).unsqueeze(0).to(dtype) / 255
-            for lv, (atlas, s) in enumerate(zip(atlases, starts, strict=True)):
-                if lv:
-                    level = F.avg_pool2d(level, 2, ceil_mode=True)
-                w = level.shape[-1]
-                atlas[:, :, s[i]:s[i + 1]] = F.pad(level, (0, atlas.shape[-1] - w, 1, 1),
-                                                   mode="replicate")
+            rgb = torch.from_numpy(img).to(device).permute(2, 0, 1).unsqueeze(0).to(dtype) / 255
+            for lv, level in build_pyramid(rgb, 0, count - 1).items():
+                atlas, s = atlases[lv], starts[lv]
+                atlas[:, :, s[i]:s[i + 1]] = F.pad(
+                    level, (0, atlas.shape[-1] - level.shape[-1], 1, 1), mode="replicate")
         return [_Level(a, torch.tensor(d, dtype=torch.float64, device=device),
                        torch.tensor(s[:-1], dtype=torch.float64, device=device) + 1)
                 for a, d, s in zip(atlases, dims, starts, strict=True)]

@@ -196,6 +196,10 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
      "pose.distance_m must be positive (metres in front of the camera), got -1"),
     (lambda p: p["jpeg"].__setitem__("quality", [50.0, 120.0]),
      "jpeg.quality must be between 1 and 100, got 120"),
+    (lambda p: p["pose"].__setitem__("yaw_dg", p["pose"].pop("yaw_deg")),
+     "unknown pose.yaw_dg, missing pose.yaw_deg"),
+    (lambda p: p["jpeg"].__setitem__("quality", ["a", "b"]),
+     "jpeg.quality must be a list of numbers"),
 ])
 def test_replayed_params_that_cannot_be_rendered(tmp_path: Path, disc_object: str,
                                                  change: Callable[[dict], object],
@@ -248,27 +252,6 @@ def test_a_digital_scene_is_previewed_with_a_given_texture(tmp_path: Path) -> No
     code, out = _run("printed_photo", "--texture", str(tmp_path / "t.png"), "--size-mm", "150",
                      "150", "-n", "2", "--size", "16", "-o", str(tmp_path / "p.png"))
     assert code == 0, out
-
-
-@pytest.mark.parametrize(("change", "message"), [
-    (lambda p: p["pose"].__setitem__("yaw_dg", p["pose"].pop("yaw_deg")),
-     "unknown pose.yaw_dg, missing pose.yaw_deg"),
-    (lambda p: p["jpeg"].__setitem__("quality", ["a", "b"]),
-     "jpeg.quality must be a list of numbers"),
-])
-def test_params_files_with_a_misspelt_or_non_numeric_param(tmp_path: Path, disc_object: str,
-                                                          change: Callable[[dict], object],
-                                                          message: str) -> None:
-    saved = tmp_path / "p.json"
-    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
-                     str(tmp_path / "a.png"), "--save-params", str(saved))
-    assert code == 0, out
-    data = json.loads(saved.read_text())
-    change(data["transforms"])
-    saved.write_text(json.dumps(data))
-    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
-                     "--params", str(saved))
-    assert code == 2 and out.startswith(f"Error: {saved}: {message}"), out
 
 
 def test_a_scene_too_near_the_camera_is_named(tmp_path: Path) -> None:
