@@ -110,6 +110,26 @@ def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
 _BAND_ELEMENTS = 1 << 18
 
 
+#: Boxes at most this wide have each row summed by :func:`_run_sums`.
+_SHORT_RUN = 8
+
+
+def _run_sums(x: torch.Tensor) -> torch.Tensor:
+    """(..., k) -> (...): the last dimension summed left to right, as k - 1 additions over
+    the whole tensor.
+
+    ``torch.sum`` over a short innermost dimension runs one short sum at a time: pooling a
+    512 px texture by 2 took 6 ms, by 8 1.8 ms, against 0.4 and 0.8 ms this way (an EOT step
+    at 224 px, K = 8: 168 to 142 ms). For runs of up to 8 values ``torch.sum`` adds in this
+    same order on the CPUs this project is measured on (renders kept every bit); for longer
+    runs it does not, and they stay with it.
+    """
+    s = x[..., 0]
+    for i in range(1, x.shape[-1]):
+        s = s + x[..., i]
+    return s
+
+
 class _PremultipliedPool(torch.autograd.Function):
     """avg_pool2d(rgb * alpha, k) for sizes divisible by k, without a full-size product: the
     forward pass forms it a band of rows at a time, the backward pass writes the gradient once,
@@ -130,7 +150,10 @@ class _PremultipliedPool(torch.autograd.Function):
         out = rgb.new_empty(t, c, h, w)
         for i in range(0, h, rows):
             band = rgb_boxes[:, :, i:i + rows] * alpha_boxes[:, :, i:i + rows]
-            torch.sum(band, (3, 5), out=out[:, :, i:i + rows])
+            if k <= _SHORT_RUN:
+                torch.sum(_run_sums(band), 3, out=out[:, :, i:i + rows])
+            else:
+                torch.sum(band, (3, 5), out=out[:, :, i:i + rows])
         return out.div_(k * k)
 
     @staticmethod
