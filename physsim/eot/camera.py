@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from physsim.eot.base import Camera, Frame, GeometricTransform, Params, require
-from physsim.eot.ranges import Bounds, Pair, uniform
+from physsim.eot.ranges import Bounds, Pair, uniforms
 from physsim.options import Options
 
 
@@ -158,12 +158,9 @@ class Pose(GeometricTransform):
 
     def sample(self, n: int, generator: torch.Generator) -> Params:
         o = self.options
-        return {"distance_m": uniform(o.distance_m, n, generator),
-                "yaw_deg": uniform(o.yaw_deg, n, generator),
-                "pitch_deg": uniform(o.pitch_deg, n, generator),
-                "roll_deg": uniform(o.roll_deg, n, generator),
-                "offset_x": uniform(o.offset, n, generator),
-                "offset_y": uniform(o.offset, n, generator)}
+        return uniforms({"distance_m": o.distance_m, "yaw_deg": o.yaw_deg,
+                         "pitch_deg": o.pitch_deg, "roll_deg": o.roll_deg,
+                         "offset_x": o.offset, "offset_y": o.offset}, n, generator)
 
     def check_params(self, params: Params) -> None:
         require(params, "distance_m", "positive (metres in front of the camera)", lambda v: v > 0)
@@ -226,9 +223,8 @@ class Crop(GeometricTransform):
 
     def sample(self, n: int, generator: torch.Generator) -> Params:
         j = self.options.jitter
-        return {"margin": uniform(self.options.margin, n, generator),
-                "shift_x": uniform((-j, j), n, generator),
-                "shift_y": uniform((-j, j), n, generator)}
+        return uniforms({"margin": self.options.margin, "shift_x": (-j, j), "shift_y": (-j, j)},
+                        n, generator)
 
     def check_params(self, params: Params) -> None:
         require(params, "margin", "between 0 and 4", lambda v: (v >= 0) & (v <= 4))

@@ -17,7 +17,7 @@ import torch
 from pydantic import Field
 
 from physsim.eot.base import Params, Transform, require
-from physsim.eot.ranges import Bounds, Pair, uniform
+from physsim.eot.ranges import Bounds, Pair, uniforms
 from physsim.options import Options
 
 #: Wavelengths (nm) standing for the camera's red, green and blue channels.
@@ -95,14 +95,10 @@ class Lighting(Transform):
 
     def sample(self, n: int, generator: torch.Generator) -> Params:
         o = self.options
-        return {"exposure_stops": uniform(o.exposure_stops, n, generator),
-                "contrast": uniform(o.contrast, n, generator),
-                "gamma": uniform(o.gamma, n, generator),
-                "kelvin": uniform(o.kelvin, n, generator),
-                "shadow": uniform(o.shadow, n, generator),
-                "shadow_angle": uniform((0.0, 2 * math.pi), n, generator),
-                "shadow_offset": uniform((-0.8, 0.8), n, generator),
-                "shadow_softness": uniform(o.shadow_softness, n, generator)}
+        return uniforms({"exposure_stops": o.exposure_stops, "contrast": o.contrast,
+                         "gamma": o.gamma, "kelvin": o.kelvin, "shadow": o.shadow,
+                         "shadow_angle": (0.0, 2 * math.pi), "shadow_offset": (-0.8, 0.8),
+                         "shadow_softness": o.shadow_softness}, n, generator)
 
     def check_params(self, params: Params) -> None:
         # the options' limits (what a scene file may ask for)

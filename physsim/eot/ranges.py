@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any
 
 import torch
@@ -89,6 +89,26 @@ def uniform(pair: Pair, n: int, generator: torch.Generator) -> torch.Tensor:
     u = torch.rand(n, generator=generator, device=generator.device, dtype=torch.float32)
     lo, hi = pair
     return lo + (hi - lo) * u
+
+
+def uniforms(pairs: dict[str, Pair], n: int, generator: torch.Generator
+             ) -> dict[str, torch.Tensor]:
+    """Several :func:`uniform` draws in one: ``{name: (n,) float32}``, the same values as
+    calling :func:`uniform` for each pair in order (on a CPU generator, bit for bit), with
+    four tensor operations instead of three per pair.
+    """
+    dev = generator.device
+    u = torch.rand(len(pairs), n, generator=generator, device=dev, dtype=torch.float32)
+    lo, span = _ends(tuple(pairs.values()), dev)
+    return dict(zip(pairs, (lo + span * u).unbind(0), strict=True))
+
+
+@lru_cache(maxsize=64)
+def _ends(pairs: tuple[Pair, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(k, 1) float32 lows and high - low of ``pairs``, made once per device."""
+    lo = torch.tensor([[p[0]] for p in pairs], dtype=torch.float32, device=device)
+    span = torch.tensor([[p[1] - p[0]] for p in pairs], dtype=torch.float32, device=device)
+    return lo, span
 
 
 def describe(exc: ValidationError, where: str) -> str:
