@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import torch
 
 from physsim.eot.config import DEFAULT_TRANSFORMS, EOTConfig
 from physsim.eot.pipeline import Pipeline
+from physsim.eot.ranges import uniform, uniforms
 from physsim.errors import UnknownNameError, UserError
 
 
@@ -92,3 +94,15 @@ def test_focal_length_or_field_of_view() -> None:
     a = EOTConfig.parse({"camera": {"focal_px": 1000, "resolution": [1000, 800]}}).camera
     b = EOTConfig.parse({"camera": {"fov_deg": 53.13010235, "resolution": [1000, 800]}}).camera
     assert a.camera().focal_px == pytest.approx(b.camera().focal_px, rel=1e-6)
+
+
+def test_uniforms_draws_what_uniform_draws_in_turn() -> None:
+    # the transforms draw their ranges in one call; the params must not depend on that
+    pairs = {"a": (1.5, 12.0), "b": (-45.0, 45.0), "c": (3.0, 3.0), "d": (0.0, 6.283185307179586)}
+    for n in (1, 8, 33):
+        g1, g2 = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+        together = uniforms(pairs, n, g1)
+        for name, pair in pairs.items():
+            assert torch.equal(together[name], uniform(pair, n, g2))
+        assert torch.equal(torch.rand(5, generator=g1), torch.rand(5, generator=g2))
+    assert uniforms(pairs, 4, torch.Generator())["c"].tolist() == [3.0] * 4

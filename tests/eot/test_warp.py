@@ -12,7 +12,14 @@ import torch.nn.functional as F
 from eot_textures import make_texture
 
 import physsim.eot.warp as warp_module
-from physsim.eot.warp import _plan, build_pyramid, footprint_lod, premultiplied_pyramid, warp
+from physsim.eot.warp import (
+    _plan,
+    build_pyramid,
+    footprint_lod,
+    group_levels,
+    premultiplied_pyramid,
+    warp,
+)
 
 
 def _homography() -> np.ndarray:
@@ -146,3 +153,16 @@ def test_prefilter_removes_aliasing_of_a_small_view() -> None:
     e_mip = energy(warp(checker, m, (48, 48), prefilter=True, pairs=True))
     assert e_plain > 0.01  # without a prefilter the checkerboard aliases into patterns
     assert e_mip < e_plain / 100, (e_plain, e_mip)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_group_levels_entries_in_order_with_exact_weights(dtype: torch.dtype) -> None:
+    lod = torch.tensor([2.25, 0.0, 1.0, 7.5, -1.0, 1.75], dtype=dtype)
+    plan = group_levels(lod, 4)  # levels 0..3: 7.5 clamps to 3, -1 to 0
+    got = {level: (idx.tolist(), wgt.tolist()) for level, idx, wgt in plan}
+    assert list(got) == [0, 1, 2, 3]
+    assert got[0] == ([1, 4], [1.0, 1.0])
+    assert got[1] == ([2, 5], [1.0, 0.25])
+    assert got[2] == ([0, 5], [0.75, 0.75])
+    assert got[3] == ([0, 3], [0.25, 1.0])
+    assert all(w.dtype == dtype and i.dtype == torch.int64 for _, i, w in plan)
