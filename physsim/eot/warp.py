@@ -224,25 +224,21 @@ def group_levels(lod: torch.Tensor, count: int) -> list[tuple[int, torch.Tensor,
     """[(level, sample indices, weights)] for trilinear mip-mapping at levels of detail ``lod``
     (n,) in a pyramid of ``count`` levels: each sample blends floor(lod) and floor(lod) + 1.
     Ordered by level, then sample."""
-    dev, dt = lod.device, lod.dtype
-    # one transfer, then a few numbers per sample in Python: the same floor, fraction and
-    # 1 - fraction as tensor arithmetic gives (each exact, or rounded once to lod's dtype),
-    # for a tenth of the cost of the dozen tensor operations that sort and group them
-    entries: dict[int, tuple[list[int], list[float]]] = {}
-    for i, v in enumerate(lod.clamp(0, count - 1).tolist()):
-        lo = math.floor(v)
-        frac = v - lo
-        first = entries.setdefault(lo, ([], []))
-        first[0].append(i)
-        first[1].append(1 - frac)
-        if frac > 0:
-            second = entries.setdefault(lo + 1, ([], []))
-            second[0].append(i)
-            second[1].append(frac)
-    # each level's samples are in order: they were appended for i = 0, 1, ...
-    return [(level, torch.tensor(idx, dtype=torch.int64, device=dev),
-             torch.tensor(wgt, dtype=dt, device=dev))
-            for level, (idx, wgt) in sorted(entries.items())]
+    n, dev = lod.shape[0], lod.device
+    lod = lod.clamp(0, count - 1)
+    lo = lod.floor()
+    frac = lod - lo
+    # every (sample, level) pair as one entry, ordered by level then sample: one transfer tells
+    # where each level's entries start
+    has = frac > 0
+    samples = torch.arange(n, device=dev)
+    level = torch.cat([lo, lo[has] + 1]).long()
+    index = torch.cat([samples, samples[has]])
+    weight = torch.cat([1 - frac, frac[has]])
+    order = torch.argsort(level * n + index)
+    levels, counts = torch.unique_consecutive(level[order], return_counts=True)
+    found, sizes = torch.stack([levels, counts]).tolist()
+    return list(zip(found, index[order].split(sizes), weight[order].split(sizes), strict=True))
 
 
 def warp(texture: torch.Tensor, matrix: torch.Tensor,
