@@ -109,7 +109,6 @@ def write_scene(work: Path, scene: Any, seed: int, device: str) -> None:
     (work / "scene.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
 
 
-
 def _git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,

@@ -103,3 +103,11 @@ def test_user_error_shows_a_traceback_under_debug() -> None:
     assert run.returncode == 1
     assert run.stderr.startswith("Traceback (most recent call last):")
     assert "physsim.errors.UserError: plugin name: expected letters" in run.stderr
+
+
+def test_the_run_command_takes_the_seeds_a_scene_takes() -> None:
+    # cli.py types the limit out (importing physsim.scene there would load torch at start-up)
+    from physsim.scene import SEED_MAX
+
+    seed = next(p for p in cli.commands["run"].params if p.name == "seed")
+    assert (seed.type.min, seed.type.max) == (0, SEED_MAX)  # type: ignore[attr-defined]

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from physsim.eot.base import Params
+from physsim.eot.ranges import uniform, uniforms
 from physsim.eot.warp import build_pyramid, group_levels, level_count
 from physsim.errors import UserError
 
@@ -232,15 +233,11 @@ def sample_crops(n: int, generator: torch.Generator, bank: ImageBank,
                  scale: tuple[float, float], flip: bool) -> Params:
     """Draw n crops of the images of ``bank`` (see the module's docstring for the params)."""
     dev = generator.device
-    lo, hi = scale
-
-    def rand() -> torch.Tensor:
-        return torch.rand(n, generator=generator, device=dev)
-
     index = torch.randint(0, len(bank), (n,), generator=generator, device=dev)
-    params = {"index": index, "scale": lo + (hi - lo) * rand(), "x": rand(), "y": rand()}
+    params = {"index": index,
+              **uniforms({"scale": scale, "x": (0.0, 1.0), "y": (0.0, 1.0)}, n, generator)}
     # drawn even when mirroring is off, so that the option does not shift later draws
-    mirror = (rand() < 0.5).long()
+    mirror = (uniform((0.0, 1.0), n, generator) < 0.5).long()
     params["flip"] = mirror if flip else torch.zeros_like(mirror)
     params["images_id"] = torch.full((n,), bank.id, dtype=torch.int64, device=dev)
     return params

@@ -96,9 +96,9 @@ class Pipeline:
             raise UserError(f"size_mm must be a positive (width, height), got {size_mm}",
                             "EOT pipeline")
         self.size_mm = size_mm
-        dev = torch.device(device) if isinstance(device, torch.device) else device
-        self.device = resolve_device("cpu" if isinstance(dev, torch.device) and dev.type == "cpu"
-                                     else str(dev), "EOT pipeline")
+        # a torch.device("cpu", 0) is the CPU too; any other name is checked as a scene's is
+        cpu = isinstance(device, torch.device) and device.type == "cpu"
+        self.device = resolve_device("cpu" if cpu else str(device), "EOT pipeline")
         self.dtype = dtype
         if alpha is not None and (alpha.ndim != 3 or alpha.shape[0] != 1
                                   or not alpha.is_floating_point()

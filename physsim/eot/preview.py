@@ -22,7 +22,7 @@ import torch
 from physsim.device import resolve_device
 from physsim.errors import UserError
 from physsim.outputs import check_output, write_atomic, write_json
-from physsim.scene import SEED_MAX
+from physsim.scene import SEED_MAX, read_yaml
 
 
 def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None, bool]:
@@ -33,7 +33,6 @@ def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None, bool]
     through EOT.
     """
     from physsim.plugins import lookup
-    from physsim.scene import read_yaml
 
     path = Path(scene)
     if not path.is_file():

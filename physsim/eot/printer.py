@@ -36,9 +36,9 @@ from pydantic import (
 
 from physsim.eot.base import Params, Transform, require
 from physsim.eot.ops import mix_channels
-from physsim.eot.ranges import Bounds, Pair, describe
+from physsim.eot.ranges import Bounds, Pair
 from physsim.errors import UserError
-from physsim.options import Options
+from physsim.options import Options, describe_validation_error
 
 Triple = tuple[float, float, float]
 Unit = Annotated[float, Field(ge=0, le=1)]
@@ -122,8 +122,7 @@ def load_profile(ref: str) -> PrinterProfile:
     try:
         profile = PrinterProfile.model_validate(data)
     except ValidationError as exc:
-        raise UserError(describe(exc, "printer profile").removeprefix("printer profile."),
-                        str(path)) from None
+        raise UserError(describe_validation_error(exc), str(path)) from None
     _digests[ref] = hashlib.sha256(raw).hexdigest()
     return profile
 

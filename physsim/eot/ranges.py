@@ -22,6 +22,8 @@ import torch
 from pydantic import GetCoreSchemaHandler, ValidationError
 from pydantic_core import core_schema
 
+from physsim.options import describe_validation_error
+
 #: A validated range: (low, high) with low <= high.
 Pair = tuple[float, float]
 
@@ -112,11 +114,7 @@ def _ends(pairs: tuple[Pair, ...], device: torch.device) -> tuple[torch.Tensor, 
 
 
 def describe(exc: ValidationError, where: str) -> str:
-    """The first pydantic error as ``where.field: message`` (no "Value error, " noise)."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = str(err["msg"]).removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown option"
-    path = f"{where}.{loc}" if loc else where
-    return f"{path}: {msg}"
+    """The first pydantic error as ``where.field: message`` (the message as
+    :func:`physsim.options.describe_validation_error` words it)."""
+    line = describe_validation_error(exc)
+    return f"{where}.{line}" if exc.errors()[0]["loc"] else f"{where}: {line}"
