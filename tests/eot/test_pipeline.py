@@ -165,6 +165,22 @@ def test_gradient_reaches_the_texture_through_the_whole_pipeline() -> None:
                                     atol=1e-4, fast_mode=True)
 
 
+def test_gradient_reaches_the_alpha_of_an_rgba_texture() -> None:
+    # a constant alpha's coverage takes no gradient (the render records none through it); an
+    # RGBA texture's own alpha does, through the outline, the compositing and every step after
+    pipe = Pipeline({"transforms": [
+        {"pose": {"distance_m": [2, 4], "yaw_deg": [-30, 30]}}, {"crop": {}}, {"printer": {}},
+        {"lighting": {}}, {"background": {}}, {"defocus": {}}, {"jpeg": {}}]},
+        output_size=(8, 8), size_mm=(500.0, 500.0), dtype=torch.float64)
+    params = pipe.sample(2, _gen(3))
+    rgba = 0.2 + 0.6 * make_texture(8, seed=4)[None].double()
+    x = rgba.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda t: pipe.render(t, params), (x,), eps=1e-6,
+                                    atol=1e-4, fast_mode=True)
+    pipe.render(x, params).sum().backward()
+    assert x.grad is not None and x.grad[:, 3].abs().sum() > 0
+
+
 @pytest.mark.parametrize("shape", [(1, 2, 8, 8), (4, 8, 8), (1, 5, 8, 8)])
 def test_bad_texture_shapes(shape: tuple[int, ...]) -> None:
     pipe = _pipe(8)
