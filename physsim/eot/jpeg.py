@@ -77,7 +77,9 @@ def quant_tables(quality: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _round(x: torch.Tensor) -> torch.Tensor:
-    r = torch.round(x)
+    """Rounding with a gradient: round(x) + (x - round(x))**3 (Shin & Song 2017), whose
+    derivative is 3 (x - round(x))**2 (the rounded part's is zero, and is not computed)."""
+    r = torch.round(x.detach())
     d = x - r
     return r + d * d * d
 
