@@ -15,6 +15,7 @@ picture.
 
 from __future__ import annotations
 
+import math
 from functools import cached_property, lru_cache
 from typing import Annotated, Literal
 
@@ -25,7 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from physsim.eot.base import BackgroundTransform, Params, require
 from physsim.eot.image_background import ImageBank, load_images, render_crops, sample_crops
 from physsim.eot.ranges import Bounds, Pair, uniform
-from physsim.eot.rng import draw_seeds, uniform_field
+from physsim.eot.rng import draw_seeds, uniform_fields
 from physsim.errors import UserError
 from physsim.options import Options
 
@@ -90,23 +91,50 @@ def _rows(names: tuple[str, ...], device: torch.device
     return torch.cat(low, 1).to(device), torch.cat(span, 1).to(device), where
 
 
-class _Table:
-    """Each sample's row of the table: one lookup for all entries."""
+#: What :func:`sample_procedural` draws, in this order: (param, where its ends come from,
+#: per-sample shape). Each value is low + (high - low) u: a table entry gives the sample's
+#: kind its ends (one pair, or one per channel, repeated over the blobs); the others are
+#: (low, high - low) for every kind. ``blob_round``'s draws are compared with the kind's
+#: ``round`` afterwards, and ``top`` and ``bottom`` take one draw for their three channels
+#: where the kind is grey.
+_DRAWS: tuple[tuple[str, str | tuple[float, float], tuple[int, ...]], ...] = (
+    ("count", "count", ()), ("angle", "angle", ()), ("top", "top", (3,)),
+    ("bottom", "bottom", (3,)), ("coarse", "coarse", ()), ("fine", "fine", ()),
+    ("tint", (0.6, 0.4), (3,)), ("blob_xy", (0.0, 1.0), (BLOBS, 2)),
+    ("blob_size", "size", (BLOBS, 2)), ("blob_color", "color", (BLOBS, 3)),
+    ("blob_alpha", (0.7, 0.3), (BLOBS,)), ("blob_round", (0.0, 1.0), (BLOBS,)),
+    ("blob_soft", "soft", (BLOBS,)))
+_TOP = [name for name, _, _ in _DRAWS].index("top")  # "bottom" follows it
 
-    def __init__(self, kinds: torch.Tensor, names: tuple[str, ...]) -> None:
-        low, span, self.where = _rows(names, kinds.device)
-        self.low, self.span = low[kinds], span[kinds]
 
-    def value(self, key: str) -> torch.Tensor:
-        """A single-valued entry (n, 1)."""
-        a, b = self.where[key]
-        return self.low[:, a:b]
+@lru_cache(maxsize=64)
+def _draw_layout(names: tuple[str, ...], n: int, device: torch.device
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """How n samples' uniforms become values (see :func:`sample_procedural`).
 
-    def between(self, key: str, u: torch.Tensor, shape: tuple[int, ...] = (-1,)) -> torch.Tensor:
-        """low + (high - low) u for a (low, high) entry, its ends viewed as ``shape`` (the
-        sample first) to broadcast against u."""
-        a, b = self.where[key]
-        return self.low[:, a:b].reshape(shape) + self.span[:, a:b].reshape(shape) * u
+    Returns the lows and spans of every kind's entries, each fixed pair of :data:`_DRAWS`
+    appended as one more column ((len(names), D) each); for every number drawn, where its
+    ends lie in the flattened (n, D) rows of its samples' kinds; and each param's number of
+    draws (n * size).
+    """
+    low, span, where = _rows(names, device)
+    fixed = [ends for _, ends, _ in _DRAWS if not isinstance(ends, str)]
+    k, d = len(names), low.shape[1] + len(fixed)
+    pairs = torch.tensor(fixed, dtype=torch.float32, device=device).T.unsqueeze(1)  # (2, 1, f)
+    low = torch.cat([low, pairs[0].expand(k, -1)], 1)
+    span = torch.cat([span, pairs[1].expand(k, -1)], 1)
+    index, sizes, extra = [], [], d - len(fixed)
+    for _, ends, shape in _DRAWS:
+        if isinstance(ends, str):
+            a, b = where[ends]
+        else:
+            a, b, extra = extra, extra + 1, extra + 1
+        size = math.prod(shape)
+        # element j of a sample uses column a + j mod (b - a): the entry's values, repeated
+        per_sample = a + torch.arange(size, device=device) % (b - a)
+        index.append((torch.arange(n, device=device).view(-1, 1) * d + per_sample).view(-1))
+        sizes.append(n * size)
+    return low, span, torch.cat(index), sizes
 
 
 @lru_cache(maxsize=64)
@@ -117,43 +145,46 @@ def _kind_index(names: tuple[str, ...], device: torch.device) -> torch.Tensor:
 def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]) -> Params:
     """Draw the numbers of n procedural backgrounds whose kinds are chosen among ``names``."""
     dev = generator.device
-
-    def rand(*shape: int) -> torch.Tensor:
-        return torch.rand(n, *shape, generator=generator, device=dev)
-
     kinds = torch.randint(0, len(names), (n,), generator=generator, device=dev)
-    table = _Table(kinds, names)
-    grey = table.value("grey") > 0
-
-    def colour(key: str) -> torch.Tensor:
-        u = rand(3)
-        return table.between(key, torch.where(grey, u[:, :1], u), (n, 3))
-
-    count = table.between("count", rand()).round()
-    present = (torch.arange(BLOBS, device=dev) < count.view(-1, 1)).float()
-    angle = torch.deg2rad(table.between("angle", rand()))
+    low, span, index, sizes = _draw_layout(names, n, dev)
+    # every number at once: the same values as one draw per param, in _DRAWS's order
+    u = torch.rand(sum(sizes), generator=generator, device=dev)
+    rows_low, rows_span = low[kinds], span[kinds]
+    column = _rows(names, dev)[2]
+    # top and bottom, drawn one after the other: a grey kind's channels take the first draw
+    top = sum(sizes[:_TOP])
+    colours = u[top:top + 6 * n].view(2, n, 3)
+    grey = rows_low[:, column["grey"][0], None] > 0
+    colours.copy_(torch.where(grey, colours[..., :1], colours))
+    values = rows_low.view(-1)[index] + rows_span.view(-1)[index] * u
+    v = {name: part.view(n, *shape) for (name, _, shape), part
+         in zip(_DRAWS, values.split(sizes), strict=True)}
+    present = (torch.arange(BLOBS, device=dev) < v["count"].round().view(-1, 1)).float()
     return {
         "kind": _kind_index(names, dev)[kinds],
-        "top": colour("top"),
-        "bottom": colour("bottom"),
-        "angle": angle,
-        "coarse": table.between("coarse", rand()),
-        "fine": table.between("fine", rand()),
-        "tint": 0.6 + 0.4 * rand(3),
-        "blob_xy": rand(BLOBS, 2),
-        "blob_size": table.between("size", rand(BLOBS, 2), (n, 1, 1)),
-        "blob_color": table.between("color", rand(BLOBS, 3), (n, 1, 3)),
-        "blob_alpha": present * (0.7 + 0.3 * rand(BLOBS)),
-        "blob_round": (rand(BLOBS) < table.value("round")).float(),
-        "blob_soft": table.between("soft", rand(BLOBS), (n, 1)),
+        "top": v["top"],
+        "bottom": v["bottom"],
+        "angle": torch.deg2rad(v["angle"]),
+        "coarse": v["coarse"],
+        "fine": v["fine"],
+        "tint": v["tint"],
+        "blob_xy": v["blob_xy"],
+        "blob_size": v["blob_size"],
+        "blob_color": v["blob_color"],
+        "blob_alpha": present * v["blob_alpha"],
+        "blob_round": (v["blob_round"] < rows_low[:, column["round"][0], None]).float(),
+        "blob_soft": v["blob_soft"],
         "seed": draw_seeds(n, generator),
     }
 
 
-def _lattice(seeds: torch.Tensor, cells: int, stream: int, size: tuple[int, int],
-             dtype: torch.dtype) -> torch.Tensor:
-    grid = uniform_field(seeds, (1, cells, cells), stream, dtype) * 2 - 1
-    return F.interpolate(grid, size=size, mode="bilinear", align_corners=False)
+def _lattices(seeds: torch.Tensor, size: tuple[int, int], dtype: torch.dtype
+              ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The coarse and the fine value-noise lattice in [-1, 1], upsampled to ``size``."""
+    fields = ((1, _COARSE, _COARSE), 0), ((1, _FINE, _FINE), 1)
+    coarse, fine = (F.interpolate(u * 2 - 1, size=size, mode="bilinear", align_corners=False)
+                    for u in uniform_fields(seeds, fields, dtype))
+    return coarse, fine
 
 
 def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch.Tensor:
@@ -176,8 +207,8 @@ def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch
     ang = p["angle"].view(-1, 1, 1, 1)
     t = ((xs - 0.5) * torch.cos(ang) + (ys - 0.5) * torch.sin(ang) + 0.5).clamp(0, 1)
     img = p["top"].view(-1, 3, 1, 1) * (1 - t) + p["bottom"].view(-1, 3, 1, 1) * t
-    noise = (_lattice(params["seed"], _COARSE, 0, size, dtype) * p["coarse"].view(-1, 1, 1, 1)
-             + _lattice(params["seed"], _FINE, 1, size, dtype) * p["fine"].view(-1, 1, 1, 1))
+    coarse, fine = _lattices(params["seed"], size, dtype)
+    noise = coarse * p["coarse"].view(-1, 1, 1, 1) + fine * p["fine"].view(-1, 1, 1, 1)
     img = img + noise * p["tint"].view(-1, 3, 1, 1)
     # the blobs, all at once: distances from each centre in units of its half-size
     centre = p["blob_xy"].unsqueeze(-1).unsqueeze(-1)  # (n, B, 2, 1, 1)

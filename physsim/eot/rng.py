@@ -54,13 +54,42 @@ def uniform_field(seeds: torch.Tensor, shape: tuple[int, ...], stream: int = 0,
         stream: separates independent fields drawn from the same seed.
         dtype: the float type returned.
     """
-    count = math.prod(shape)
-    idx = torch.arange(count, device=seeds.device, dtype=torch.int64)
-    key = hash32(seeds.long() * 0x9E3779B1 + stream * 0x85EBCA77)
-    h = hash32(key.view(-1, 1) ^ idx.view(1, -1))
+    return uniform_fields(seeds, ((shape, stream),), dtype)[0]
+
+
+def uniform_fields(seeds: torch.Tensor, fields: tuple[tuple[tuple[int, ...], int], ...],
+                   dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Several :func:`uniform_field` fields ``((shape, stream), ...)`` of the same seeds, the same
+    values, hashed together (one set of integer operations for all of them)."""
+    n, dev = seeds.shape[0], seeds.device
+    counts = tuple(math.prod(shape) for shape, _ in fields)
+    streams = _stream_keys(tuple(stream for _, stream in fields), dev)
+    key = hash32(seeds.long().view(-1, 1) * 0x9E3779B1 + streams)  # (n, fields)
+    if len(fields) > 1:  # each field's key over its elements
+        key = key.repeat_interleave(_counts(counts, dev), dim=1, output_size=sum(counts))
+    h = hash32(key ^ _indices(counts, dev))
     # 24 high bits fill a float32 mantissa; +0.5 keeps the value away from 0 and 1
     u = ((h >> 8).to(dtype) + 0.5) * (1.0 / (1 << 24))
-    return u.view(seeds.shape[0], *shape)
+    return [part.view(n, *shape) for part, (shape, _) in zip(u.split(counts, 1), fields,
+                                                               strict=True)]
+
+
+@lru_cache(maxsize=32)
+def _stream_keys(streams: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """(1, k) int64: what each stream adds to the seed's key."""
+    return torch.tensor([[s * 0x85EBCA77 for s in streams]], dtype=torch.int64, device=device)
+
+
+@lru_cache(maxsize=32)
+def _counts(counts: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    return torch.tensor(counts, dtype=torch.int64, device=device)
+
+
+@lru_cache(maxsize=32)
+def _indices(counts: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """(1, sum(counts)): each field's element indices 0, 1, ..., count - 1, one after another."""
+    parts = [torch.arange(c, dtype=torch.int64, device=device) for c in counts]
+    return torch.cat(parts).view(1, -1)
 
 
 @lru_cache(maxsize=8)
@@ -74,8 +103,7 @@ def normal_field(seeds: torch.Tensor, shape: tuple[int, ...], stream: int = 0,
     """(n, *shape) standard normal draws: element j of sample i depends on seeds[i], j, stream."""
     count = math.prod(shape)
     if count > 1 << _BANK_BITS:
-        u1 = uniform_field(seeds, shape, 2 * stream, dtype)
-        u2 = uniform_field(seeds, shape, 2 * stream + 1, dtype)
+        u1, u2 = uniform_fields(seeds, ((shape, 2 * stream), (shape, 2 * stream + 1)), dtype)
         return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
     n, dev = seeds.shape[0], seeds.device
     key = hash32(seeds.long() * 0x9E3779B1 + stream * 0x85EBCA77 + 0x632BE5AB)

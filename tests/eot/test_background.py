@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from physsim.eot.background import KINDS, Background
+from physsim.eot.background import _TABLE, KINDS, Background
 from physsim.eot.base import params_from_json, params_to_json
 from physsim.errors import UserError
 
@@ -33,6 +33,35 @@ def test_scene_kinds_look_like_their_names() -> None:
     assert sky[2] > sky[0] + 0.1  # blue
     assert foliage[1] > foliage[2] + 0.05  # green
     assert (road.max() - road.min()) < 0.08  # grey
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_number_is_drawn_from_its_kinds_range(kind: str) -> None:
+    # all the numbers come from one draw, each mapped through its kind's row of the table
+    table = _TABLE[kind]
+    p = Background({"scenes": [kind]}).sample(64, torch.Generator().manual_seed(5))
+
+    def within(value: torch.Tensor, ends: tuple) -> bool:
+        lo, hi = (torch.tensor(e, dtype=torch.float32) for e in ends)
+        return bool(((value >= lo - 1e-6) & (value <= hi + 1e-6)).all())
+
+    for name, key in (("top", "top"), ("bottom", "bottom"), ("coarse", "coarse"),
+                      ("fine", "fine"), ("blob_size", "size"), ("blob_color", "color"),
+                      ("blob_soft", "soft")):
+        assert within(p[name], table[key]), name
+        assert p[name].std() > 0, name  # drawn, not one value
+    assert within(p["angle"], tuple(torch.deg2rad(torch.tensor(table["angle"])).tolist()))
+    assert within(p["tint"], (0.6, 1.0)) and within(p["blob_xy"], (0.0, 1.0))
+    grey = table["grey"][0] > 0
+    assert bool((p["top"] == p["top"][:, :1]).all()) == grey  # one draw for three channels
+    # blobs 0 .. count - 1 are present, each at an opacity in [0.7, 1]
+    present = p["blob_alpha"] > 0
+    assert within(p["blob_alpha"][present], (0.7, 1.0))
+    assert torch.equal(present, present.cumprod(1).bool())
+    lo, hi = table["count"]
+    assert lo <= int(present.sum(1).min()) and int(present.sum(1).max()) <= hi
+    assert set(p["blob_round"].unique().tolist()) <= {0.0, 1.0}
+    assert p["blob_round"].mean().item() == pytest.approx(table["round"][0], abs=0.1)
 
 
 def test_replay_from_json_and_batch_independence() -> None:

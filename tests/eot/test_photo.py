@@ -9,7 +9,7 @@ import torch
 
 from physsim.eot.base import PX_SCALE
 from physsim.eot.photo import Defocus, MotionBlur, SensorNoise, gaussian_blur
-from physsim.eot.rng import normal_field, uniform_field
+from physsim.eot.rng import normal_field, uniform_field, uniform_fields
 
 
 def _image(seed: int = 0, size: int = 40) -> torch.Tensor:
@@ -90,6 +90,17 @@ def test_noise_fields_are_a_function_of_the_seed_only() -> None:
     assert u.min() > 0 and u.max() < 1
     z = normal_field(torch.arange(8), (3, 32, 32))
     assert abs(z.mean().item()) < 0.02 and z.std().item() == pytest.approx(1.0, rel=0.03)
+
+
+def test_fields_hashed_together_are_the_fields_hashed_alone() -> None:
+    seeds = torch.tensor([0, 7, 2**24 - 1])
+    fields = (((1, 6, 6), 0), ((2, 3), 5), ((4,), 0))
+    together = uniform_fields(seeds, fields, torch.float64)
+    for (shape, stream), field in zip(fields, together, strict=True):
+        assert torch.equal(field, uniform_field(seeds, shape, stream, torch.float64))
+    # element j of a stream is the same whatever the field's shape; another stream differs
+    assert torch.equal(together[0].flatten(1)[:, :4], together[2])
+    assert not torch.equal(together[1], uniform_field(seeds, (2, 3), 0, torch.float64))
 
 
 def test_large_noise_fields_fall_back_to_hashing() -> None:
