@@ -88,22 +88,18 @@ def window_grid(minv: torch.Tensor, output_size: tuple[int, int],
     """(n, h, w, 2) where each window pixel samples: ``minv`` (n, 3, 3) maps window index
     coordinates to normalised texture coordinates (see :func:`level_matrices`)."""
     h, w = output_size
-    a = minv.to(dtype)
-    xs = torch.arange(w, dtype=dtype, device=a.device).view(1, 1, w)
-    ys = torch.arange(h, dtype=dtype, device=a.device).view(1, h, 1)
-
-    def row(i: int) -> torch.Tensor:
-        # (m, 1, w) + (m, h, 1): one full-size operation per row of the matrix
-        return a[:, i, 0].view(-1, 1, 1) * xs + (a[:, i, 1].view(-1, 1, 1) * ys
-                                                  + a[:, i, 2].view(-1, 1, 1))
-
-    z = row(2)
-    uv = torch.stack([row(0), row(1)], -1)
+    a = minv.to(dtype).unsqueeze(-1)  # (n, 3, 3, 1)
+    xs = torch.arange(w, dtype=dtype, device=a.device).view(1, 1, 1, w)
+    ys = torch.arange(h, dtype=dtype, device=a.device).view(1, 1, h, 1)
+    # u, v and z of every pixel, the matrix's three rows at once: (n, 3, 1, w) + (n, 3, h, 1)
+    uvz = a[:, :, 0:1] * xs + (a[:, :, 1:2] * ys + a[:, :, 2:3])
+    uv, z = uvz[:, :2], uvz[:, 2:]
     if bool((z <= 1e-9).any()):
         # points on or behind the camera's horizon of the plane map far outside the texture
-        return torch.where(z.unsqueeze(-1) > 1e-9, uv / z.clamp(min=1e-9).unsqueeze(-1),
-                           torch.full_like(uv, -4.0))
-    return uv / z.unsqueeze(-1)
+        uv = torch.where(z > 1e-9, uv / z.clamp(min=1e-9), torch.full_like(uv, -4.0))
+    else:
+        uv = uv / z
+    return uv.permute(0, 2, 3, 1).contiguous()
 
 
 #: The most elements of the premultiplied product formed at once (256 K floats: 1 MB).
