@@ -140,7 +140,7 @@ class Frame:
     def then(self, matrix: torch.Tensor, name: str, size: tuple[int, int],
              px_scale: torch.Tensor | None = None) -> Frame:
         """This frame followed by ``matrix`` (n, 3, 3) mapping it into a new frame."""
-        return replace(self, name=name, matrix=matrix @ self.matrix, size=size,
+        return replace(self, name=name, matrix=torch.bmm(matrix, self.matrix), size=size,
                        px_scale=self.px_scale if px_scale is None else px_scale)
 
     def corners(self) -> torch.Tensor:

@@ -52,7 +52,7 @@ def _towards(d: torch.Tensor) -> torch.Tensor:
     vmat = torch.stack([z, z, vy, z, z, -vx, -vy, vx, z], -1).view(-1, 3, 3)
     eye = torch.eye(3, dtype=d.dtype, device=d.device)
     # (1 - c) / |v|^2 == 1 / (1 + c): finite when d == z
-    return eye + vmat + vmat @ vmat / (1.0 + c).view(-1, 1, 1)
+    return eye + vmat + torch.bmm(vmat, vmat) / (1.0 + c).view(-1, 1, 1)
 
 
 def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
@@ -77,7 +77,8 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
     ray = pix @ k_inv_t
     ray = ray / ray.norm(dim=1, keepdim=True)
     r = _rots(torch.deg2rad(torch.stack([roll_deg, yaw_deg, pitch_deg], -1).double()))
-    rot = _towards(ray) @ r[:, 0] @ r[:, 1] @ r[:, 2]
+    # (products of (n, 3, 3) batches as bmm: what matmul runs for them, without its reshapes)
+    rot = torch.bmm(torch.bmm(torch.bmm(_towards(ray), r[:, 0]), r[:, 1]), r[:, 2])
     t = ray * distance_m.double().view(-1, 1)
     th, tw = frame.texture_size
     wm, hm = frame.size_mm[:, 0] / 1000.0, frame.size_mm[:, 1] / 1000.0
@@ -86,7 +87,7 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
     plane = torch.stack([wm / tw, zero, (0.5 / tw - 0.5) * wm, zero, hm / th,
                          (0.5 / th - 0.5) * hm, zero, zero, one], -1).view(-1, 3, 3)
     ext = torch.stack([rot[:, :, 0], rot[:, :, 1], t], -1)
-    return k @ ext @ plane
+    return torch.bmm(k @ ext, plane)
 
 
 #: The nearest any point of the object may come to the camera, metres along its axis: nearer
