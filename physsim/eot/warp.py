@@ -56,13 +56,11 @@ def footprint_lod(matrix: torch.Tensor, texture_size: tuple[int, int]) -> torch.
     h, w = texture_size
     c = torch.tensor([(w - 1) / 2, (h - 1) / 2, 1.0], dtype=torch.float64, device=m.device)
     p = m @ c
-    z = p[:, 2]
-    x, y = p[:, 0] / z, p[:, 1] / z
-    # Jacobian of the projective map at c: window pixels per texel
-    a = (m[:, 0, 0] - x * m[:, 2, 0]) / z
-    b = (m[:, 0, 1] - x * m[:, 2, 1]) / z
-    cc = (m[:, 1, 0] - y * m[:, 2, 0]) / z
-    d = (m[:, 1, 1] - y * m[:, 2, 1]) / z
+    z = p[:, 2:]
+    xy = p[:, :2] / z  # where c lands
+    # Jacobian of the projective map at c: window pixels per texel, [[a, b], [cc, d]]
+    jac = (m[:, :2, :2] - xy.unsqueeze(2) * m[:, 2:, :2]) / z.unsqueeze(2)
+    a, b, cc, d = jac.flatten(1).unbind(1)
     fro, det = a * a + b * b + cc * cc + d * d, (a * d - b * cc).abs()
     smin2 = (fro - torch.sqrt((fro * fro - 4 * det * det).clamp(min=0))) / 2
     return -0.5 * torch.log2(smin2.clamp(min=1e-30))
