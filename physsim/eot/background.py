@@ -223,8 +223,9 @@ def generate(params: Params, size: tuple[int, int], dtype: torch.dtype) -> torch
     # is seen through the (1 - cover) of every layer painted after it
     keep = 1 - cover
     after = torch.cat([keep[:, 1:].flip(1).cumprod(1).flip(1), torch.ones_like(keep[:, :1])], 1)
-    img = (img * keep[:, :1] * after[:, :1]
-           + torch.einsum("nbhw,nbc->nchw", cover * after, p["blob_color"]))
+    # sum over blobs of (cover * after) (n, B, h, w) times colour (n, B, 3), as one bmm
+    paint = torch.bmm(p["blob_color"].transpose(1, 2), (cover * after).flatten(2))
+    img = img * keep[:, :1] * after[:, :1] + paint.view(-1, 3, h, w)
     return img.clamp(0, 1)
 
 
