@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +80,53 @@ class PrinterProfile(BaseModel):
                        dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """(P, 3) the printable colours."""
         return torch.tensor(self.palette, dtype=dtype, device=device)
+
+    def tensors(self, dtype: torch.dtype, device: torch.device) -> ProfileTensors:
+        """The colour transform and gamut as tensors, made once per dtype and device (a 17^3
+        table from its nested lists takes about 2 ms: at every render step otherwise)."""
+        return _profile_tensors(_Same(self), dtype, device)
+
+
+class _Same:
+    """A key that is equal only to a key of the same object (a profile's lists make it
+    unhashable, and two equal profiles may be different files' contents at different times);
+    held by the cache, it keeps the object, so that its id is not reused meanwhile."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: object) -> None:
+        self.obj = obj
+
+    def __hash__(self) -> int:
+        return id(self.obj)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Same) and other.obj is self.obj
+
+
+@lru_cache(maxsize=32)
+def _profile_tensors(key: _Same, dtype: torch.dtype, device: torch.device) -> ProfileTensors:
+    profile = key.obj
+    assert isinstance(profile, PrinterProfile)
+
+    def t(v: object) -> torch.Tensor:
+        return torch.tensor(v, dtype=dtype, device=device)
+
+    lut = None if profile.lut is None else t(profile.lut).permute(3, 0, 1, 2).unsqueeze(0)
+    return ProfileTensors(t(profile.matrix), t(profile.bias),
+                          t(profile.gamut.low).view(1, 3, 1, 1),
+                          t(profile.gamut.high).view(1, 3, 1, 1), lut)
+
+
+class ProfileTensors(NamedTuple):
+    """A :class:`PrinterProfile` as tensors: ``matrix`` (3, 3), ``bias`` (3,), the gamut's
+    ``low`` and ``high`` (1, 3, 1, 1), and the ``lut`` (1, 3, S, S, S) or None."""
+
+    matrix: torch.Tensor
+    bias: torch.Tensor
+    low: torch.Tensor
+    high: torch.Tensor
+    lut: torch.Tensor | None
 
 
 def profile_file(ref: str) -> tuple[Path, str] | None:
@@ -196,19 +243,15 @@ class Printer(Transform):
         require(params, "ink_gain", "between 0.5 and 1.5", lambda v: (v >= 0.5) & (v <= 1.5))
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
-        p, dt, dev = self.profile, images.dtype, images.device
-        gain = params["ink_gain"].to(dt)
+        p = self.profile.tensors(images.dtype, images.device)
+        gain = params["ink_gain"].to(images.dtype)
         if p.lut is not None:
-            lut = torch.tensor(p.lut, dtype=dt, device=dev).permute(3, 0, 1, 2).unsqueeze(0)
             # grid_sample's (x, y, z) index (W, H, D) = (b, g, r) of a table indexed [r][g][b]
             grid = images.permute(0, 2, 3, 1).flip(-1).unsqueeze(0) * 2 - 1
-            y = F.grid_sample(lut, grid, mode="bilinear", padding_mode="border",
+            y = F.grid_sample(p.lut, grid, mode="bilinear", padding_mode="border",
                               align_corners=True)[0].transpose(0, 1)
             y = y * gain.view(-1, 3, 1, 1)
         else:
             # the ink gain folds into a per-sample matrix: one pass over the pixels
-            m = torch.tensor(p.matrix, dtype=dt, device=dev) * gain.unsqueeze(2)
-            y = mix_channels(images, m, torch.tensor(p.bias, dtype=dt, device=dev) * gain)
-        low = torch.tensor(p.gamut.low, dtype=dt, device=dev).view(1, 3, 1, 1)
-        high = torch.tensor(p.gamut.high, dtype=dt, device=dev).view(1, 3, 1, 1)
-        return torch.clamp(y, low, high)
+            y = mix_channels(images, p.matrix * gain.unsqueeze(2), p.bias * gain)
+        return torch.clamp(y, p.low, p.high)

@@ -52,6 +52,15 @@ def test_a_lut_profile(tmp_path: Path) -> None:
     x = torch.rand(2, 3, 5, 5, generator=torch.Generator().manual_seed(1))
     y = t.apply(x, {"ink_gain": torch.ones(2, 3)})
     torch.testing.assert_close(y, x.flip(1))
+    # the table is made into a tensor once per dtype and device, not at every step
+    cpu = torch.device("cpu")
+    made = t.profile.tensors(torch.float32, cpu)
+    assert made.lut is not None and made.lut.shape == (1, 3, 2, 2, 2)
+    assert t.profile.tensors(torch.float32, cpu) is made
+    wide = t.profile.tensors(torch.float64, cpu).lut
+    assert wide is not None and wide.dtype == torch.float64
+    torch.testing.assert_close(t.apply(x.double(), {"ink_gain": torch.ones(2, 3)}),
+                               x.double().flip(1))
 
 
 @pytest.mark.parametrize(("content", "message"), [
