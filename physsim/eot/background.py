@@ -153,7 +153,7 @@ def sample_procedural(n: int, generator: torch.Generator, names: tuple[str, ...]
     column = _rows(names, dev)[2]
     # top and bottom, drawn one after the other: a grey kind's channels take the first draw
     top = sum(sizes[:_TOP])
-    colours = u[top:top + 6 * n].view(2, n, 3)
+    colours = u[top:top + sizes[_TOP] + sizes[_TOP + 1]].view(2, n, 3)
     grey = rows_low[:, column["grey"][0], None] > 0
     colours.copy_(torch.where(grey, colours[..., :1], colours))
     values = rows_low.view(-1)[index] + rows_span.view(-1)[index] * u

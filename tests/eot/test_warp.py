@@ -166,3 +166,20 @@ def test_group_levels_entries_in_order_with_exact_weights(dtype: torch.dtype) ->
     assert got[2] == ([0, 5], [0.75, 0.75])
     assert got[3] == ([0, 3], [0.25, 1.0])
     assert all(w.dtype == dtype and i.dtype == torch.int64 for _, i, w in plan)
+
+
+def test_window_grid_sends_pixels_beyond_the_horizon_outside_the_texture() -> None:
+    # z = 1 - x / 4: the pixels of columns 4 and beyond see the plane's horizon or the
+    # space behind it, and must land outside the texture; the others are u / z, v / z
+    minv = torch.tensor([[[0.5, 0.0, 0.1], [0.0, 0.25, -0.2], [-0.25, 0.0, 1.0]]],
+                        dtype=torch.float64)
+    grid = warp_module.window_grid(minv, (3, 6), torch.float32)
+    assert grid.shape == (1, 3, 6, 2) and grid.is_contiguous()
+    ys, xs = torch.meshgrid(torch.arange(3.0), torch.arange(6.0), indexing="ij")
+    z = 1 - xs / 4
+    front = z > 1e-9
+    expected = torch.stack([(0.5 * xs + 0.1) / z, (0.25 * ys - 0.2) / z], -1)
+    torch.testing.assert_close(grid[0][front], expected[front])
+    assert grid[0][~front].eq(-4.0).all() and int((~front).sum()) == 6
+    front_only = warp_module.window_grid(minv, (3, 4), torch.float32)  # no horizon in view
+    torch.testing.assert_close(front_only[0], expected[:, :4])
