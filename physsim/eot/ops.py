@@ -38,7 +38,8 @@ FFT_ABOVE = 33
 
 
 def depthwise(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
-    """Convolve sample i of (n, C, H, W) with kernel i of (n, kh, kw), reflecting at borders.
+    """Convolve sample i of (n, C, H, W) with kernel i of (n, kh, kw) (odd sizes), reflecting at
+    borders.
 
     All samples run as one grouped convolution (groups = n C), or, for kernels wider than
     :data:`FFT_ABOVE`, as one batched FFT product.
@@ -53,7 +54,7 @@ def depthwise(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
                               kernels.to(images.dtype), (h, w))
     x = F.pad(images, (pw, pw, ph, ph), mode=mode).reshape(1, n * c, h + 2 * ph, w + 2 * pw)
     weight = kernels.to(images.dtype).repeat_interleave(c, 0).unsqueeze(1)
-    if weight.requires_grad:
+    if weight.requires_grad or not x.requires_grad:
         return F.conv2d(x, weight, groups=n * c).view(n, c, h, w)
     return _Correlate.apply(x, weight).view(n, c, h, w)
 
