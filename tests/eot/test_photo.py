@@ -131,35 +131,6 @@ def test_wide_kernels_go_through_the_fft_with_the_same_result(
     assert torch.autograd.gradcheck(lambda v: ops.depthwise(v, k), (small,))
 
 
-@pytest.mark.parametrize("shape", [(8, 32, 3, 3), (8, 32, 7, 7), (5, 17, 5, 3), (2, 9, 1, 9)])
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_depthwise_gradient_is_autograds_convolution_gradient_bit_for_bit(
-        shape: tuple[int, int, int, int], dtype: torch.dtype) -> None:
-    import torch.nn.functional as F
-
-    import physsim.eot.ops as ops
-
-    # the custom backward (conv_transpose2d) must keep every seeded figure: same bits as
-    # autograd's convolution backward through the same padded input
-    n, size, kh, kw = shape
-    g = torch.Generator().manual_seed(3)
-    x = torch.rand(n, 3, size, size, dtype=dtype, generator=g)
-    kernels = torch.rand(n, kh, kw, dtype=dtype, generator=g)
-    grad = torch.rand(n, 3, size, size, dtype=dtype, generator=g)
-    mine = x.clone().requires_grad_(True)
-    ops.depthwise(mine, kernels).backward(grad)
-    ref = x.clone().requires_grad_(True)
-    padded = F.pad(ref, (kw // 2, kw // 2, kh // 2, kh // 2), mode="reflect")
-    weight = kernels.repeat_interleave(3, 0).unsqueeze(1)
-    out = F.conv2d(padded.reshape(1, n * 3, *padded.shape[-2:]), weight, groups=n * 3)
-    out.view(n, 3, size, size).backward(grad)
-    assert mine.grad is not None and torch.equal(mine.grad, ref.grad)
-    # kernels that take a gradient get one (autograd's own convolution)
-    k = kernels.clone().requires_grad_(True)
-    ops.depthwise(x, k).sum().backward()
-    assert k.grad is not None and bool(k.grad.abs().sum() > 0)
-
-
 @pytest.mark.parametrize("t", [Defocus({"sigma_px": 1.0}), Defocus({"shape": "disk"}),
                                MotionBlur({"length_px": 3.0})])
 def test_blur_of_a_far_object_is_cut_at_the_window(t: Defocus | MotionBlur) -> None:
