@@ -79,7 +79,7 @@ def _coverage_grad(alpha: torch.Tensor, frame: Frame) -> bool:
     only: for an RGB texture on the pipeline's constant alpha it never does, and the backward
     pass is then spared the operations that would carry a gradient to it through the
     un-premultiplying and the compositing, which reaches nothing (at K = 8 and 32 px, about
-    0.4 ms of a 20 ms EOT step).
+    0.13 ms of a 19 ms EOT step).
     """
     return alpha.requires_grad or frame.matrix.requires_grad
 
