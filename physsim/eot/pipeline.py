@@ -345,7 +345,8 @@ class Pipeline:
         Args:
             x: (B, 4, H, W) straight-alpha RGBA, or (B, 3, H, W) RGB using the pipeline's
                 ``alpha``; floating point, values in [0, 1] (checked).
-            params: n samples from :meth:`sample` (or :meth:`select`, or replayed JSON).
+            params: n samples from :meth:`sample` (or :meth:`select`, or replayed JSON), on
+                any device (moved to the pipeline's if need be).
             background: optional (n, 3, h, w) images to use instead of the pipeline's
                 background step.
 
@@ -361,6 +362,7 @@ class Pipeline:
         if not bool((lo >= 0) & (hi <= 1)):  # one read back, not two
             raise UserError(f"texture values must be in [0, 1], got [{float(lo):g}, "
                             f"{float(hi):g}]", "EOT pipeline")
+        params = self._placed(params)
         b, n = x.shape[0], params.n
         size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
         frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
@@ -379,7 +381,7 @@ class Pipeline:
                 is the caller's to keep: datasets render thousands of textures this way, and
                 :class:`physsim.objects.ObjectTexture` checks each object's once).
             size_mm: (n, 2) physical (width, height) of each texture, millimetres.
-            params: n samples.
+            params: n samples, on any device (moved to the pipeline's if need be).
             background: optional (n, 3, h, w) images instead of the background step.
 
         Shape:
@@ -394,11 +396,24 @@ class Pipeline:
             raise UserError(f"size_mm must be ({n}, 2) positive millimetres, got "
                             f"{tuple(size_mm.shape)}", "render_pairs")
         rgb, alpha, _ = self._colour_alpha(textures)
+        params = self._placed(params)
         frame = self.frame(params, (textures.shape[-2], textures.shape[-1]), size_mm)
         win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
                    lod_bias=_sensor_bias(frame), premultiply=alpha)
         return self._finish(win, params, frame.px_scale, 1, background,
                             _coverage_grad(alpha, frame))
+
+    def _placed(self, params: EOTParams) -> EOTParams:
+        """``params`` on this pipeline's device: replayed JSON is read onto the CPU by default,
+        and a CUDA pipeline's steps cannot mix it with their own tensors. Each step's params
+        are drawn (or read) together, so its first tensor tells where they are: a look at a
+        few tensors on every render, a copy only when they are elsewhere."""
+        want = self.device
+        for p in params.values.values():
+            dev = next(iter(p.values())).device if p else want
+            if dev.type != want.type or (want.index is not None and dev.index != want.index):
+                return params.to(want, self.dtype)
+        return params
 
     def _colour_alpha(self, x: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor, dict[int, torch.Tensor] | None]:
