@@ -374,3 +374,18 @@ def test_an_evaluation_grid_needs_a_pose_step(tmp_path: Path) -> None:
                                         r"pose\.yaw_deg: the eot: section needs a pose step"):
         run_scene(write(tmp_path, scene), output=tmp_path / "run")
     assert not (tmp_path / "run.partial").exists()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs a CUDA device"))])
+def test_physical_and_patch_scenes_run_on_the_device_and_record_it(tmp_path: Path,
+                                                                    device: str) -> None:
+    # the whole path (attack, EOT objective, evaluation grid, report) on the scene's device;
+    # on the CPU, the patch scene with an explicit device (the physical one is above)
+    scenes = {"patch": PATCH} if device == "cpu" else {"physical": PHYSICAL, "patch": PATCH}
+    for name, scene in scenes.items():
+        run = run_scene(write(tmp_path, {**scene, "device": device}, f"{name}.yaml"),
+                        output=tmp_path / name)
+        m = json.loads((run / "metrics.json").read_text())
+        assert 0 <= m["attack_success_rate"] <= 1 and 0 < m["perturbation_area_fraction"] <= 1
+        assert yaml.safe_load((run / "scene.yaml").read_text())["device"] == device
