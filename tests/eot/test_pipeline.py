@@ -309,12 +309,7 @@ def test_cuda_render_replays_and_matches_cpu_params(texture: torch.Tensor) -> No
     assert x.grad is not None and torch.isfinite(x.grad).all()
     again = pipe.render(x.detach(), pipe.check(EOTParams.from_json(params.to_json())))
     torch.testing.assert_close(again, out.detach())
-    # replayed params read onto the CPU (from_json's default) render there as well
-    on_cpu = EOTParams.from_json(params.to_json())
-    torch.testing.assert_close(pipe.render(x.detach(), on_cpu), out.detach())
-    torch.testing.assert_close(pipe.render_pairs(x.detach().expand(4, -1, -1, -1),
-                                                 torch.tensor([[750.0, 750.0]]).expand(4, 2),
-                                                 on_cpu), out.detach()[0])
+    # (params held on the CPU, and render_pairs, on CUDA: tests/eot/test_devices.py)
     # the same params rendered on the CPU give the same picture up to float rounding (which
     # may tip a JPEG coefficient here and there, hence a mean)
     cpu = _pipe(16).render(texture[None], _pipe(16).check(EOTParams.from_json(params.to_json())))
