@@ -8,7 +8,8 @@
 #   3. the default scene, in full, on the GPU (physsim run --device cuda), whose metrics can be
 #      set beside the CPU's in the README.
 # Everything is written to OUT (default scripts/results/gpu): cuda_tests.log, bench_eot_cuda.json,
-# bench.log, the run directory run/ and run.log.
+# bench.log, the run directory run/ and run.log (git ignores the logs and run/ there; the
+# benchmark's JSON is a result to commit).
 #
 #   scripts/gpu_check.sh [OUT] [WHEELS]
 #
