@@ -90,17 +90,19 @@ class ClassifierObjective:
     def value_and_grad(
         self, x: torch.Tensor, loss_fn: LossFn
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x = x.detach()
+        # one leaf for every chunk, sharing x's memory (no copy per chunk); a chunk's gradient
+        # is freed once added, so that only its graph's memory grows with the chunk
+        x = x.detach().requires_grad_(True)
         grad = torch.zeros_like(x)
         loss = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         outs = []
         for params in self._chunks():
-            xi = x.clone().requires_grad_(True)
-            logits = self._logits_of(xi, params)
+            logits = self._logits_of(x, params)
             part = loss_fn(logits).sum(1) / self.samples
-            (g,) = torch.autograd.grad(part.sum(), xi)
+            (g,) = torch.autograd.grad(part.sum(), x)
             self.backwards += 1
             grad += g
+            del g
             loss += part.detach()
             outs.append(logits.detach())
         return loss, grad, torch.cat(outs, dim=1)

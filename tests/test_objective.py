@@ -1,7 +1,9 @@
-"""The objective the core hands to attacks: counts, shapes, and chunked EOT gradients."""
+"""The objective the core hands to attacks: counts, shapes, chunked EOT gradients, and chunks
+that free their memory before the next one is rendered."""
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -66,3 +68,51 @@ def test_gradient_matches_autograd_of_mean_loss() -> None:
     loss, grad, _ = obj.value_and_grad(x, goal.loss)
     torch.testing.assert_close(loss, ref.detach())
     torch.testing.assert_close(grad, xr.grad)
+
+
+class _Kept(torch.autograd.Function):
+    """Identity on the images that saves ``marker`` for its backward pass, as an operation
+    saves what its gradient needs: the marker lives exactly as long as that saved state."""
+
+    @staticmethod
+    def forward(ctx: Any, images: torch.Tensor, marker: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(marker)
+        return images.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+class KeepingRenderer(ShiftRenderer):
+    """ShiftRenderer, whose every render keeps a marker in its graph's saved state. Records
+    each render's sample count and whether the previous render's marker was still held when
+    it began."""
+
+    def __init__(self) -> None:
+        self.samples: list[int] = []
+        self.previous_held: list[bool] = []
+        self._last: weakref.ref[torch.Tensor] | None = None
+
+    def render(self, x: torch.Tensor, params: dict[str, torch.Tensor]) -> torch.Tensor:
+        self.previous_held.append(self._last is not None and self._last() is not None)
+        marker = torch.zeros(1)
+        self._last = weakref.ref(marker)
+        out = _Kept.apply(super().render(x, params), marker)
+        self.samples.append(out.shape[1])
+        return out
+
+
+def test_chunks_free_their_graph_before_the_next_chunk() -> None:
+    """Peak memory is bounded by the chunk: no render sees more than C samples, and what each
+    chunk's graph saved for its backward pass is freed before the next chunk is rendered."""
+    model = linear_toy_classifier()
+    x = toy_images(2)
+    goal = Goal("untargeted", model(x).argmax(1))
+    renderer = KeepingRenderer()
+    obj = ClassifierObjective(model, 3, renderer=renderer, samples=8, chunk=3,
+                              generator=torch.Generator().manual_seed(2))
+    _, grad, logits = obj.value_and_grad(x, goal.loss)
+    assert renderer.samples == [3, 3, 2]
+    assert renderer.previous_held == [False, False, False]
+    assert logits.shape == (2, 8, 3) and bool(grad.abs().sum() > 0)
