@@ -93,6 +93,46 @@ def resnet18(num_classes: int = 1000) -> nn.Module:
     return nn.Sequential(*layers)
 
 
+#: the models a configuration ``MODEL@SIZE`` may name
+MODELS = ("lisa_cnn", "resnet18")
+
+
+def parse_config(text: str) -> tuple[str, int]:
+    """``MODEL@SIZE`` -> (model, input size); ValueError naming what is wrong."""
+    name, _, size = text.partition("@")
+    if name not in MODELS or not size.isdigit() or not 8 <= int(size) <= 1024:
+        raise ValueError(f"--configs: {text!r} is not MODEL@SIZE with MODEL one of "
+                         f"{', '.join(MODELS)} and SIZE from 8 to 1024 pixels")
+    return name, int(size)
+
+
+def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[tuple[str, int]]:
+    """The configurations to run, after checking the arguments both benchmarks share (one
+    line and exit status 2 if one is wrong)."""
+    try:
+        configs = [parse_config(c) for c in args.configs]
+    except ValueError as exc:
+        ap.error(str(exc))
+    for flag, values in (("--samples", args.samples), ("--chunks", getattr(args, "chunks", []))):
+        if any(v < 1 for v in values):
+            ap.error(f"{flag} must be positive, got {values}")
+    if args.threads is not None and args.threads < 1:
+        ap.error(f"--threads must be positive, got {args.threads}")
+    if args.texture_px < 64:
+        ap.error(f"--texture-px must be at least 64, got {args.texture_px}")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        ap.error("--device cuda: torch sees no CUDA device here")
+    return configs
+
+
+def write_json(path: Path, data: dict[str, object]) -> None:
+    """Write ``data`` to ``path`` whole or not at all (through a temporary file beside it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
 def classifier(name: str, size: int, device: torch.device) -> Classifier:
     torch.manual_seed(0)
     net = lisa_cnn() if name == "lisa_cnn" else resnet18()
@@ -206,16 +246,16 @@ def main() -> None:
                                                      "resnet18@224"])
     ap.add_argument("--json", type=Path, required=True)
     args = ap.parse_args()
+    configs = check_args(ap, args)
     if args.threads:
         torch.set_num_threads(args.threads)
     retained = args.allocator == "retain" and retain_freed_memory()
     device = torch.device(args.device)
     load_before = os.getloadavg()
     rows = []
-    for cfg in args.configs:
-        name, size = cfg.split("@")
+    for name, size in configs:
         for k in args.samples:
-            row = bench(name, int(size), k, args.repeats, device, args.texture_px)
+            row = bench(name, size, k, args.repeats, device, args.texture_px)
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -226,8 +266,7 @@ def main() -> None:
            "repeats": args.repeats, "texture_px": args.texture_px,
            "pipeline": "default physical pipeline (physsim.eot.config.DEFAULT_TRANSFORMS)",
            "targets": TARGETS, "configurations": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(out, indent=2) + "\n")
+    write_json(args.json, out)
     print(f"wrote {args.json}")
 
 
