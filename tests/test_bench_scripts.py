@@ -34,6 +34,24 @@ def test_bench_eot_writes_ratios(tmp_path: Path) -> None:
     assert row["speedup_vs_loop"] == pytest.approx(row["loop_ms"] / row["batched_ms"], rel=0.01)
 
 
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(),
+                    reason="the memory benchmark reads Linux's peak-RSS mark")
+def test_bench_eot_memory_measures_every_chunk(tmp_path: Path) -> None:
+    out = tmp_path / "memory.json"
+    _run("bench_eot_memory.py", "--configs", "lisa_cnn@32", "--samples", "2", "4", "--chunks",
+         "2", "4", "--texture-px", "64", "--threads", "1", "--json", str(out))
+    data = json.loads(out.read_text())
+    rows = data["configurations"]
+    # every (K, C) with C <= K, each a fresh process, K / C forward passes in the measured step
+    assert [(r["K"], r["chunk"], r["forwards"]) for r in rows] == [(2, 2, 1), (4, 2, 2),
+                                                                  (4, 4, 1)]
+    assert all(r["peak_rss_mb"] >= r["rss_before_mb"] > 0 for r in rows)
+    entry = data["summary"]["lisa_cnn@32"]
+    assert entry["step_mb"]["C=2"].keys() == {"K=2", "K=4"}
+    assert entry["K_growth_at_smallest_chunk"]["K"] == [2, 4]
+    assert entry["one_batch_vs_smallest_chunk"]["K"] == 4
+
+
 def _bench_eot() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_eot", SCRIPTS / "bench_eot.py")
     assert spec is not None and spec.loader is not None
@@ -55,7 +73,7 @@ def test_configurations_are_model_at_size(text: str, ok: tuple[str, int] | None)
             parse(text)
 
 
-@pytest.mark.parametrize("script", ["bench_eot.py"])
+@pytest.mark.parametrize("script", ["bench_eot.py", "bench_eot_memory.py"])
 def test_bad_arguments_are_one_line_and_keep_the_earlier_result(tmp_path: Path,
                                                                 script: str) -> None:
     out = tmp_path / "earlier.json"
