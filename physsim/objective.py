@@ -90,9 +90,10 @@ class ClassifierObjective:
     def value_and_grad(
         self, x: torch.Tensor, loss_fn: LossFn
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        # one leaf for every chunk, sharing x's memory (no copy per chunk); a chunk's gradient
-        # is freed once added, so that only its graph's memory grows with the chunk
-        x = x.detach().requires_grad_(True)
+        # one leaf for every chunk, sharing x's memory (no copy per chunk, and none at all but
+        # for a tensor made under inference mode, which cannot take a gradient); a chunk's
+        # gradient is freed once added, so that only its graph's memory grows with the chunk
+        x = (x.clone() if x.is_inference() else x.detach()).requires_grad_(True)
         grad = torch.zeros_like(x)
         loss = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         outs = []

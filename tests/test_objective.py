@@ -116,3 +116,14 @@ def test_chunks_free_their_graph_before_the_next_chunk() -> None:
     assert renderer.samples == [3, 3, 2]
     assert renderer.previous_held == [False, False, False]
     assert logits.shape == (2, 8, 3) and bool(grad.abs().sum() > 0)
+
+
+def test_inputs_made_under_inference_mode_take_a_gradient() -> None:
+    model = linear_toy_classifier()
+    goal = Goal("untargeted", model(toy_images(2)).argmax(1))
+    with torch.inference_mode():
+        x = toy_images(2)
+    obj = ClassifierObjective(model, 3, renderer=ShiftRenderer(), samples=4, chunk=2)
+    _, grad, _ = obj.value_and_grad(x, goal.loss)
+    reference = ClassifierObjective(model, 3, renderer=ShiftRenderer(), samples=4, chunk=2)
+    torch.testing.assert_close(grad, reference.value_and_grad(toy_images(2), goal.loss)[1])
