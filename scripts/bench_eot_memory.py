@@ -17,7 +17,7 @@ less the resident memory just before the step. With ``--device cuda`` the same i
 glibc's malloc runs with fixed thresholds in those processes (``GLIBC_TUNABLES``: blocks over
 128 KB are mapped for themselves and freed memory goes back at once), so that the resident
 peak is the tensors' own: with its defaults, freed blocks stay in the heap by amounts that
-vary with the number of chunks (150-200 MB more at 224 px in this machine's runs).
+vary with the number of chunks (140-200 MB more at 224 px in this machine's runs).
 
     python scripts/bench_eot_memory.py --json scripts/results/bench_eot_memory_cpu.json
 """
