@@ -183,12 +183,20 @@ def timed(fns: dict[str, Callable[[], object]], repeats: dict[str, int],
     return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
-def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device,
-          texture_px: int) -> dict[str, object]:
+def setup(model_name: str, size: int, device: torch.device, texture_px: int
+          ) -> tuple[Classifier, torch.Tensor, Pipeline]:
+    """What both benchmarks (time and memory) run: the classifier, the RGB texture, and the
+    default physical pipeline at the classifier's input size on the texture's alpha."""
     model = classifier(model_name, size, device)
     rgb, alpha = texture(texture_px, device)
     pipe = Pipeline({}, output_size=(size, size), size_mm=(750.0, 750.0), alpha=alpha,
                     device=device)
+    return model, rgb, pipe
+
+
+def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device,
+          texture_px: int) -> dict[str, object]:
+    model, rgb, pipe = setup(model_name, size, device, texture_px)
     gen = torch.Generator(device=device).manual_seed(0)
     label = torch.zeros(k, dtype=torch.long, device=device)
 

@@ -39,7 +39,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from physsim.eot.pipeline import Pipeline
 from physsim.objective import ClassifierObjective
 
 SCRIPT = Path(__file__).resolve()
@@ -66,12 +65,9 @@ def _malloc_trim() -> None:
 def measure(model_name: str, size: int, k: int, chunk: int, device: torch.device,
             texture_px: int) -> dict[str, Any]:
     """One step of K samples in chunks of ``chunk``, in this process: its peak memory."""
-    from bench_eot import classifier, texture  # the benchmark's models and texture
+    from bench_eot import setup  # the time benchmark's models, texture and pipeline
 
-    model = classifier(model_name, size, device)
-    rgb, alpha = texture(texture_px, device)
-    pipe = Pipeline({}, output_size=(size, size), size_mm=(750.0, 750.0), alpha=alpha,
-                    device=device)
+    model, rgb, pipe = setup(model_name, size, device, texture_px)
 
     def objective(samples: int) -> ClassifierObjective:
         return ClassifierObjective(model, model.num_classes, renderer=pipe, samples=samples,
