@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -80,10 +81,17 @@ def cli(ctx: click.Context, debug: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
 @click.option("--kind", type=click.Choice(KIND_CHOICES), help="Only components of this kind.")
 def plugins_cmd(as_json: bool, kind: str | None) -> None:
-    """List the registered components and the plugins that provide them."""
-    from physsim.plugins import all_entries
+    """List the registered components and the plugins that provide them.
+
+    With ``physsim --debug plugins``, each broken plugin's traceback follows on stderr.
+    """
+    from physsim.plugins import all_entries, broken_plugins
 
     rows = [e for e in all_entries() if kind is None or e.kind == kind]
+    ctx = click.get_current_context()
+    if ctx.obj and ctx.obj.get("debug"):
+        for broken in broken_plugins():
+            click.echo(f"plugin {broken.name!r} failed to load:\n{broken.traceback}", err=True)
     if as_json:
         keys = ("name", "kind", "plugin", "version", "status")
         click.echo(json.dumps([{k: getattr(e, k) for k in keys} for e in rows], indent=2))
@@ -148,8 +156,24 @@ def run_cmd(scene: str | None, output: Path | None, seed: int | None, device: st
 
 
 
+def _format_warning(message: Warning | str, category: type[Warning], filename: str,
+                    lineno: int, line: str | None = None) -> str:
+    """A plugin that failed to load is one line, without physsim's own file and source line
+    (the plugin's traceback: ``physsim --debug plugins``); other warnings as Python shows them.
+    """
+    from physsim.plugins import PluginWarning
+
+    if issubclass(category, PluginWarning):
+        return f"Warning: {message}\n"
+    return _python_format_warning(message, category, filename, lineno, line)
+
+
+_python_format_warning = warnings.formatwarning
+
+
 def main() -> None:
     """Entry point of the ``physsim`` console script and ``python -m physsim``."""
+    warnings.formatwarning = _format_warning
     cli(prog_name="physsim")
 
 

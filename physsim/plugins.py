@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 import os
 import re
+import traceback
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any, TypeVar
 
+import click
 import pluggy
 
 from physsim import __version__, hookspecs
@@ -61,6 +63,10 @@ pm = pluggy.PluginManager("physsim")
 pm.add_hookspecs(hookspecs)
 
 
+class PluginWarning(UserWarning):
+    """A plugin failed to load: it is left out, and every other plugin still works."""
+
+
 @dataclass(frozen=True)
 class BrokenPlugin:
     """A plugin that raised while being imported or registered."""
@@ -68,6 +74,8 @@ class BrokenPlugin:
     name: str
     version: str
     error: str
+    #: the exception's traceback, for the plugin's author (``physsim --debug plugins``)
+    traceback: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,8 +106,9 @@ def _mark_broken(name: str, version: str, exc: BaseException) -> None:
     # one line, whatever the exception says (pluggy's validation errors span several)
     text = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
     msg = f"{type(exc).__name__}: {text}"
-    warnings.warn(f"physsim plugin {name!r} failed to load: {msg}", stacklevel=3)
-    _state["broken"].append(BrokenPlugin(name, version, msg))
+    warnings.warn(f"physsim plugin {name!r} failed to load: {msg}", PluginWarning, stacklevel=3)
+    _state["broken"].append(BrokenPlugin(name, version, msg,
+                                         "".join(traceback.format_exception(exc))))
 
 
 def _normalise(dist: str) -> str:
@@ -149,17 +158,33 @@ def _register(name: str, load: Callable[[], Any], version: str) -> None:
 def _check_registration(name: str) -> None:
     """Call each of the plugin's ``register_*`` hooks once, checking what it registers.
 
-    A hook that raises, or registers something nameless or of the wrong kind, makes the plugin
-    broken as it loads, before any of its components can be used. Names are not compared with
-    other plugins' here: a clash is an error of the registry, raised when it is built.
+    A hook that raises, registers something nameless, of the wrong kind or twice, or returns
+    a value (components are given to ``register``, not returned), makes the plugin broken as it
+    loads, before any of its components can be used. Names are not compared with other
+    plugins' here: a clash is an error of the registry, raised when it is built.
     """
     plugin = pm.get_plugin(name)
-    hooks = {**{h: _accept_component(k) for k, h in KINDS.items()},
-             "register_scenes": _accept_scene, "register_commands": _accept_command}
-    for hook_name, accept in hooks.items():
+    hooks: dict[str, tuple[str, Callable[..., tuple[str, Any]]]] = {
+        **{h: (k, _accept_component(k)) for k, h in KINDS.items()},
+        "register_scenes": ("scene", _accept_scene),
+        "register_commands": ("command", _accept_command)}
+    for hook_name, (kind, accept) in hooks.items():
         for impl in getattr(pm.hook, hook_name).get_hookimpls():
-            if impl.plugin is plugin:
-                impl.function(register=lambda *args, _accept=accept: _accept(*args))
+            if impl.plugin is not plugin:
+                continue
+            names: set[str] = set()
+
+            def register(*args: Any, _accept: Callable[..., tuple[str, Any]] = accept,
+                         _kind: str = kind, _names: set[str] = names) -> None:
+                item, _obj = _accept(*args)
+                if item in _names:
+                    raise ValueError(f"it registers the {_kind} {item!r} twice")
+                _names.add(item)
+
+            returned = impl.function(register=register)
+            if returned is not None:
+                raise TypeError(f"{hook_name} returned {type(returned).__name__}: it must call "
+                                f"register(...) once per component and return None")
 
 
 def load_plugins() -> None:
@@ -199,6 +224,15 @@ def reset_plugins() -> None:
     for name in _state["blocked"]:
         pm.unblock(name)
     _state.update(loaded=False, broken=[], versions={}, blocked=[])
+
+
+def loaded_plugins() -> dict[str, str]:
+    """The plugins loaded and not broken, by name, with their versions (for a run's
+    manifest): every one of them can take part in a run, through its components or its
+    observers, whether or not another plugin's registry clashes."""
+    load_plugins()
+    return {name: _state["versions"].get(name, "unknown")
+            for name, plugin in pm.list_name_plugin() if plugin is not None}
 
 
 def broken_plugins() -> list[BrokenPlugin]:
@@ -245,22 +279,30 @@ def _collect(hook_name: str, kind: str, accept: Callable[..., tuple[str, Any]]) 
 
 def _accept_component(kind: str) -> Callable[[Any], tuple[str, Any]]:
     def accept(obj: Any) -> tuple[str, Any]:
+        if not isinstance(obj, type):
+            raise TypeError(f"register the {kind}'s class, not an instance: got {obj!r}")
         name = getattr(obj, "name", None)
         if not isinstance(name, str) or not name:
             raise TypeError(f"a registered {kind} needs a non-empty str `name`, got {obj!r}")
-        if getattr(obj, "kind", None) != kind:
-            raise TypeError(f"{obj!r} is registered as a {kind} but its kind is {obj.kind!r}")
+        if (its := getattr(obj, "kind", None)) != kind:
+            raise TypeError(f"{obj!r} is registered as a {kind} but its kind is {its!r}")
         return name, obj
 
     return accept
 
 
-def _accept_scene(name: str, path: Path | str) -> tuple[str, Path]:
+def _accept_scene(name: Any, path: Any) -> tuple[str, Path]:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"a registered scene needs a non-empty str name, got {name!r}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"scene {name!r}: the path must be a str or a Path, got {path!r}")
     return name, Path(path)
 
 
 def _accept_command(cmd: Any) -> tuple[str, Any]:
-    if not getattr(cmd, "name", None):
+    if not isinstance(cmd, click.Command):
+        raise TypeError(f"register_commands registers click commands, got {cmd!r}")
+    if not cmd.name:
         raise TypeError(f"a registered command needs a name, got {cmd!r}")
     return str(cmd.name), cmd
 

@@ -108,9 +108,9 @@ def write_report(work: Path, sc: Scenario, result: RunResult, scene_path: Path) 
     """Write every file of the run directory ``work`` (the ``.partial`` one)."""
     rundir.write_scene(work, sc.scene, sc.seed, str(sc.device))
     scene_dict = yaml.safe_load((work / "scene.yaml").read_text())
-    from physsim.plugins import all_entries
+    from physsim.plugins import loaded_plugins
 
-    plugins = {e.plugin: e.version for e in all_entries() if e.status == "ok"}
+    plugins = loaded_plugins()
     man = rundir.manifest(sc.seed, str(sc.device), plugins)
     man["scene_file"] = str(scene_path)
     if inputs := eot_inputs(sc):

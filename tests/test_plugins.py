@@ -43,6 +43,7 @@ from physsim.plugins import (
     get_scenes,
     get_transforms,
     load_plugins,
+    loaded_plugins,
     lookup,
     pm,
     reset_plugins,
@@ -494,6 +495,85 @@ def test_registered_component_needs_a_name(root: Path) -> None:
     """)
     with pytest.warns(UserWarning, match="'fake_nameless' failed to load: TypeError: .*name"):
         get_attacks()
+
+
+@pytest.mark.parametrize(("hook", "call", "error"), [
+    # an instance would be listed as ok and fail with a traceback when a scene used it
+    ("register_attacks", "register(Instance())", "TypeError: register the attack's class, not"),
+    # any object with a `name` used to pass, and broke `physsim --help` for everyone
+    ("register_commands", "register(Instance)", "TypeError: register_commands registers click"),
+    ("register_scenes", "register(42, 'x.yaml')", "TypeError: a registered scene needs a non-"),
+    ("register_scenes", "register('s', 42)", "TypeError: scene 's': the path must be a str"),
+    # one plugin registering a name twice used to be blamed on a clash between two plugins
+    ("register_attacks", "register(Instance); register(Instance)",
+     "ValueError: it registers the attack 'inst' twice"),
+    # returning the classes instead of registering them used to register nothing, silently
+    ("register_attacks", "return [Instance]", "TypeError: register_attacks returned list: it"),
+])
+def test_what_register_refuses_marks_the_plugin_broken(root: Path, hook: str, call: str,
+                                                        error: str) -> None:
+    install_attack_plugin(root, "fake-good", "fake_good_attack")
+    install_fake(root, "fake-wrong", f"""
+        from physsim.attack import Attack
+        from physsim.hookspecs import hookimpl
+
+        class Instance(Attack):
+            name = "inst"
+
+            def perturb(self, *args, **kwargs):
+                raise NotImplementedError
+
+        @hookimpl
+        def {hook}(register):
+            {call}
+    """)
+    with pytest.warns(UserWarning, match="'fake_wrong' failed to load"):
+        rows = all_entries()
+    [broken] = [b for b in broken_plugins() if b.name == "fake_wrong"]
+    assert broken.error.startswith(error), broken.error
+    assert not [e for e in rows if e.plugin == "fake_wrong" and e.status == "ok"]
+    assert "fake_good_attack" in get_attacks()
+    assert CliRunner().invoke(cli, ["--help"]).exit_code == 0
+
+
+def test_a_clash_between_two_plugins_leaves_the_run_manifest_alone(root: Path) -> None:
+    # the manifest lists the loaded plugins; it used to build every registry, so a clash in
+    # one the run never used (here: scenes) failed the run after its attack and evaluation
+    for dist in ("fake-one", "fake-two"):
+        install_fake(root, dist, """
+            from physsim.hookspecs import hookimpl
+
+            @hookimpl
+            def register_scenes(register):
+                register("same_scene", "same.yaml")
+        """, version="2.0")
+    with pytest.raises(DuplicateNameError):
+        get_scenes()
+    plugins = loaded_plugins()
+    assert plugins["fake_one"] == plugins["fake_two"] == "2.0"
+    assert "physsim_attacks" in plugins and "fake_broken" not in plugins
+
+
+def test_a_broken_plugin_is_one_line_and_its_traceback_is_under_debug(root: Path) -> None:
+    install_fake(root, "fake-broken", """
+        def helper():
+            raise RuntimeError("boom; second line")
+
+        helper()
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), *sys.path]),
+           "PHYSSIM_LOAD_PLUGINS": "fake-broken"}
+    plain = subprocess.run([sys.executable, "-m", "physsim", "plugins", "--kind", "plugin"],
+                           capture_output=True, text=True, env=env, timeout=120)
+    assert plain.returncode == 0, plain.stderr
+    assert plain.stderr.splitlines() == [
+        "Warning: physsim plugin 'fake_broken' failed to load: RuntimeError: boom; second line"]
+    debug = subprocess.run([sys.executable, "-m", "physsim", "--debug", "plugins", "--kind",
+                            "plugin"], capture_output=True, text=True, env=env, timeout=120)
+    assert debug.returncode == 0, debug.stderr
+    # the author's own file and function, which the one line leaves out
+    assert "fake_broken.py" in debug.stderr and "in helper" in debug.stderr
+    assert "fake_broken" in debug.stdout
 
 
 # physsim.runner.run_scene fires the run observers, but a whole run needs every built-in (EOT
