@@ -285,7 +285,7 @@ def _accept_component(kind: str) -> Callable[[Any], tuple[str, Any]]:
         if not isinstance(name, str) or not name:
             raise TypeError(f"a registered {kind} needs a non-empty str `name`, got {obj!r}")
         if (its := getattr(obj, "kind", None)) != kind:
-            raise TypeError(f"{obj!r} is registered as a {kind} but its kind is {its!r}")
+            raise TypeError(f"{obj!r} is registered as the kind {kind!r} but its kind is {its!r}")
         return name, obj
 
     return accept

@@ -78,6 +78,21 @@ def plugin_names(name: str) -> PluginNames:
     return PluginNames(snake, "physsim-" + snake.replace("_", "-"), "physsim_" + snake)
 
 
+def _check_free(names: PluginNames, kind: str) -> None:
+    """Refuse a name the installed plugin could not have: its package would be shadowed by
+    one of physsim's own, or its component would clash with one already registered (which
+    would make every command that needs that registry fail)."""
+    from physsim.plugins import BUILTIN_PLUGINS, entries
+
+    if names.package in BUILTIN_PLUGINS:
+        raise UserError(f"the package {names.package} would be hidden by physsim's own package "
+                        f"of that name; choose another name", "plugin name")
+    for entry in entries(kind):
+        if entry.name == names.name:
+            raise UserError(f"{kind} {names.name!r} is already registered (by plugin "
+                            f"{entry.plugin!r}); choose another name", "plugin name")
+
+
 def _template(filename: str) -> Template:
     return Template((files("physsim") / "scaffold_templates" / filename).read_text("utf-8"))
 
@@ -110,12 +125,14 @@ def new_plugin(name: str, kind: str = "attack", parent: Path | str = ".") -> Pat
         parent: the folder in which to create the package folder (created if missing).
 
     Raises:
-        UserError: a bad name or kind, or the target folder already exists (it is never
-            overwritten).
+        UserError: a bad name or kind, a name that would clash once installed (a component
+            of that kind already registered under it, or a package name of physsim's own),
+            or the target folder already exists (it is never overwritten).
     """
     if kind not in KIND_TEMPLATES:
         raise UserError(f"expected one of {', '.join(KIND_TEMPLATES)}, got {kind!r}", "--kind")
     names = plugin_names(name)
+    _check_free(names, kind)
     parent = Path(parent)
     if parent.exists() and not parent.is_dir():
         raise UserError(f"{parent} is not a folder", "--output")

@@ -53,6 +53,23 @@ def test_rejects_bad_names(tmp_path: Path, name: str) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(("name", "kind", "error"), [
+    # its component would clash with the built-in: every command needing attacks would fail
+    ("fgsm", "attack", "plugin name: attack 'fgsm' is already registered (by plugin "
+                       "'physsim_attacks'); choose another name"),
+    ("physsim-fgsm", "attack", "plugin name: attack 'fgsm' is already"),
+    ("jpeg", "transform", "plugin name: transform 'jpeg' is already registered"),
+    # its package would be shadowed by physsim's own plugin package of that name
+    ("attacks", "defense", "plugin name: the package physsim_attacks would be hidden by"),
+])
+def test_rejects_names_that_would_clash_once_installed(tmp_path: Path, name: str, kind: str,
+                                                       error: str) -> None:
+    with pytest.raises(UserError) as info:
+        new_plugin(name, kind, tmp_path)
+    assert str(info.value).startswith(error)
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_rejects_unknown_kind(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--kind: expected one of attack"):
         new_plugin("demo", "object", tmp_path)
