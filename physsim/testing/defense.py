@@ -19,8 +19,9 @@ class DefenseContract:
     approximation for adaptive attacks; a detector calibrates to its false-positive rate and
     refuses to run uncalibrated; a model transformation returns a classifier.
 
-    Set ``defense_class``; optionally ``options`` and ``classifier`` (a zero-argument factory;
-    the linear toy classifier over 3x8x8 images by default) and ``images``.
+    Set ``defense_class``, and optionally ``options``. Override ``make_classifier()`` (the
+    linear toy classifier over 3x8x8 images by default) and ``make_images(n)`` (toy images in
+    [0, 1] by default) to check the defense on your own model and data.
     """
 
     defense_class: ClassVar[type[Defense]]
