@@ -87,7 +87,7 @@ def plugins_cmd(as_json: bool, kind: str | None) -> None:
     """
     from physsim.plugins import all_entries, broken_plugins
 
-    rows = [e for e in all_entries() if kind is None or e.kind == kind]
+    rows = all_entries(kind)
     ctx = click.get_current_context()
     if ctx.obj and ctx.obj.get("debug"):
         for broken in broken_plugins():

@@ -316,10 +316,16 @@ def entries(kind: str) -> list[Entry]:
     return _collect(KINDS[kind], kind, _accept_component(kind))
 
 
-def all_entries() -> list[Entry]:
-    """Every registered component of every kind, plus a row per broken plugin."""
-    rows = [e for kind in (*KINDS, "scene", "command") for e in entries(kind)]
-    rows += [Entry(b.name, "plugin", b.name, b.version, None, "broken") for b in _state["broken"]]
+def all_entries(kind: str | None = None) -> list[Entry]:
+    """Every registered component of every kind, plus a row per broken plugin (kind
+    ``plugin``); or those of one kind only, building that registry alone (a name clash in
+    another does not stop it)."""
+    kinds = (*KINDS, "scene", "command") if kind is None else (kind,)
+    rows = [e for k in kinds if k != "plugin" for e in entries(k)]
+    if kind in (None, "plugin"):
+        load_plugins()
+        rows += [Entry(b.name, "plugin", b.name, b.version, None, "broken")
+                 for b in _state["broken"]]
     return rows
 
 

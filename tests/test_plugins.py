@@ -252,6 +252,10 @@ def test_duplicate_name_fails_naming_both_plugins(root: Path) -> None:
     assert len(lines) == 1 and lines[0].startswith("Error: attack 'twin' is registered by both")
     assert "fake_first" in lines[0] and "fake_second" in lines[0]
     assert "Traceback" not in result.output
+    # the other registries still list, one kind at a time (this used to fail the same way)
+    result = CliRunner().invoke(cli, ["plugins", "--kind", "scene"])
+    assert result.exit_code == 0 and "stop_sign_sticker" in result.stdout
+    assert CliRunner().invoke(cli, ["plugins", "--kind", "attack"]).exit_code == 2
 
 
 def test_duplicate_command_keeps_help_working(root: Path) -> None:
