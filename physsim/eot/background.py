@@ -26,7 +26,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from physsim.eot.base import BackgroundTransform, Params, require
 from physsim.eot.image_background import ImageBank, load_images, render_crops, sample_crops
 from physsim.eot.ranges import Bounds, Pair, uniform
-from physsim.eot.rng import draw_seeds, uniform_fields
+from physsim.eot.rng import draw_seeds, require_seed, uniform_fields
 from physsim.errors import UserError
 from physsim.options import Options
 
@@ -311,6 +311,15 @@ class Background(BackgroundTransform):
         elif self.options.kind == "procedural" and "kind" in params:
             require(params, "kind", f"a scene number from 0 to {len(KINDS) - 1}",
                     lambda v: (v >= 0) & (v < len(KINDS)))
+            # the limits of every scene's table; a blob of softness 0 or a colour far outside
+            # [0, 1] would paint the window with NaN or a flat extreme
+            for name in ("top", "bottom", "coarse", "fine", "tint", "blob_xy", "blob_color",
+                         "blob_alpha"):
+                require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
+            for name in ("blob_size", "blob_soft"):
+                require(params, name, "above 0 and at most 1", lambda v: (v > 0) & (v <= 1))
+            require(params, "blob_round", "0 or 1", lambda v: (v == 0) | (v == 1))
+            require_seed(params)
         elif self.options.kind == "image" and "index" in params:
             count = len(self.bank)
             require(params, "index", f"an image number from 0 to {count - 1}",

@@ -201,7 +201,9 @@ def require(params: Params, name: str, what: str,
     value = params[name]
     good = ok(value)
     if not bool(good.all()):
-        raise ValueError(f"{name} must be {what}, got {float(value[~good].flatten()[0]):g}")
+        bad = value[~good].flatten()[0]
+        got = f"{float(bad):g}" if bad.is_floating_point() else str(int(bad))
+        raise ValueError(f"{name} must be {what}, got {got}")
 
 
 def params_to_json(params: Params) -> dict[str, list]:

@@ -93,6 +93,9 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
 #: The nearest any point of the object may come to the camera, metres along its axis: nearer
 #: (or behind it), the view is impossible and the projection degenerates.
 NEAR_M = 0.01
+#: the farthest an object may be, metres (100 km: a 750 mm sign is then a hundredth of a
+#: camera pixel; far beyond it the composed homography loses its precision in float64)
+FAR_M = 100_000.0
 
 
 def nearest_depth(camera: Camera, size_mm: tuple[float, float], params: Params) -> torch.Tensor:
@@ -149,7 +152,7 @@ class Pose(GeometricTransform):
     produces = "camera"
 
     class Options(Options):
-        distance_m: Annotated[Pair, Bounds(gt=0)] = (1.5, 12.0)
+        distance_m: Annotated[Pair, Bounds(gt=0, le=FAR_M)] = (1.5, 12.0)
         yaw_deg: Annotated[Pair, Bounds(abs_lt=90)] = (-45.0, 45.0)
         pitch_deg: Annotated[Pair, Bounds(abs_lt=90)] = (-10.0, 10.0)
         roll_deg: Annotated[Pair, Bounds(ge=-180, le=180)] = (-8.0, 8.0)
@@ -164,7 +167,8 @@ class Pose(GeometricTransform):
                          "offset_x": o.offset, "offset_y": o.offset}, n, generator)
 
     def check_params(self, params: Params) -> None:
-        require(params, "distance_m", "positive (metres in front of the camera)", lambda v: v > 0)
+        require(params, "distance_m", f"positive (metres in front of the camera) and at most "
+                f"{FAR_M:g}", lambda v: (v > 0) & (v <= FAR_M))
         for name in ("offset_x", "offset_y"):
             require(params, name, "between -1 and 1 (the object's centre inside the frame)",
                     lambda v: v.abs() <= 1)

@@ -61,14 +61,19 @@ class EOTParams:
         if not isinstance(data, Mapping) or data.get("format") != FORMAT:
             raise UserError(f"not an EOT params document (expected format {FORMAT!r})", where)
         n, transforms = data.get("n"), data.get("transforms")
-        if not isinstance(n, int) or n < 0 or not isinstance(transforms, Mapping):
-            raise UserError("expected an integer 'n' and a 'transforms' mapping", where)
+        if not isinstance(transforms, Mapping):
+            raise UserError("expected a 'transforms' mapping", where)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"n: the number of samples must be a positive whole number, got "
+                            f"{n!r}", where)
         values: dict[str, Params] = {}
         for label, p in transforms.items():
             if not isinstance(p, Mapping):
                 raise UserError(f"params of {label!r} must be a mapping", where)
             values[label] = {}
             for key, v in p.items():
+                if _has_bool(v):  # torch would read true as 1 among numbers
+                    raise UserError(f"{label}.{key} must be numbers, not true or false", where)
                 try:
                     values[label].update(params_from_json({key: v}, device, dtype))
                 except (TypeError, ValueError, RuntimeError):
@@ -78,3 +83,10 @@ class EOTParams:
                 if v.ndim == 0 or v.shape[0] != n:
                     raise UserError(f"{label}.{k} must have {n} rows", where)
         return cls(values, n)
+
+
+def _has_bool(value: Any) -> bool:
+    """Whether a JSON value (nested lists) holds true or false anywhere."""
+    if isinstance(value, list):
+        return any(_has_bool(v) for v in value)
+    return isinstance(value, bool)

@@ -23,7 +23,7 @@ import torch
 from physsim.eot.base import PX_SCALE, Params, Transform, require
 from physsim.eot.ops import depthwise
 from physsim.eot.ranges import Bounds, Pair, uniform
-from physsim.eot.rng import draw_seeds, normal_field
+from physsim.eot.rng import draw_seeds, normal_field, require_seed
 from physsim.options import Options
 
 
@@ -203,6 +203,7 @@ class SensorNoise(Transform):
     def check_params(self, params: Params) -> None:
         for name in ("poisson_scale", "gaussian_std"):
             require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
+        require_seed(params)
 
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         n, dt = len(images), images.dtype

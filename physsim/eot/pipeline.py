@@ -165,6 +165,9 @@ class Pipeline:
 
         Given values are checked as replayed params are (:meth:`check`).
         """
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise UserError(f"the number of samples must be a positive whole number, got {n!r}",
+                            where)
         values = {s.label: s.transform.sample(n, generator) for s in self.steps}
         params = EOTParams(values, n).to(self.device, self.dtype)
         for key, value in (fixed or {}).items():
@@ -173,11 +176,17 @@ class Pipeline:
                 names = ", ".join(sorted(params.flat()))
                 raise UserError(f"unknown EOT parameter {key!r} (available: {names})", where)
             old = params.values[label][name]
-            new = torch.as_tensor(value, device=self.device)
+            try:
+                new = torch.as_tensor(value, device=self.device)
+            except (TypeError, ValueError, RuntimeError):
+                new = None
+            if new is None or new.dtype == torch.bool or new.is_complex():
+                raise UserError(f"{key} takes numbers, got {value!r}", where)
             if new.ndim == 1 and old.ndim > 1 and len(new) == n:  # one value per sample
                 new = new.view(n, *[1] * (old.ndim - 1))
-            if not old.is_floating_point() and bool((new != new.round()).any()):
-                raise UserError(f"{key} takes whole numbers", where)
+            if not old.is_floating_point() and bool(
+                    ((new != new.round()) | (new.double().abs() >= 2.0**62)).any()):
+                raise UserError(f"{key} takes whole numbers (of less than 19 digits)", where)
             try:
                 params.values[label][name] = new.to(old.dtype).expand_as(old).clone()
             except RuntimeError:
@@ -273,6 +282,8 @@ class Pipeline:
                                 f"{', '.join(sorted(model))})", where)
             for k, ref in model.items():
                 v = given[k]
+                if v.dtype == torch.bool:  # (a tensor given in Python; JSON is checked on reading)
+                    raise UserError(f"{step.label}.{k} must be numbers, not true or false", where)
                 if ref.is_floating_point() and not v.is_floating_point():
                     v = given[k] = v.to(self.dtype)  # whole numbers written without a point
                 if v.shape[1:] != ref.shape[1:] or v.is_floating_point() != ref.is_floating_point():
@@ -392,7 +403,7 @@ class Pipeline:
             raise UserError(f"textures must have shape ({n}, 4, H, W), got "
                             f"{tuple(textures.shape)}", "render_pairs")
         size_mm = torch.as_tensor(size_mm, dtype=torch.float64)
-        if size_mm.shape != (n, 2) or not bool((size_mm > 0).all()):
+        if size_mm.shape != (n, 2) or not bool(((size_mm > 0) & size_mm.isfinite()).all()):
             raise UserError(f"size_mm must be ({n}, 2) positive millimetres, got "
                             f"{tuple(size_mm.shape)}", "render_pairs")
         rgb, alpha, _ = self._colour_alpha(textures)
@@ -423,9 +434,9 @@ class Pipeline:
         without dark fringes at the outline; the pipeline's own alpha is constant and its
         pyramid is built once.
         """
-        if x.ndim != 4 or x.shape[1] not in (3, 4):
-            raise UserError(f"expected textures (B, 3 or 4, H, W), got {tuple(x.shape)}",
-                            "EOT pipeline")
+        if x.ndim != 4 or x.shape[1] not in (3, 4) or 0 in x.shape:
+            raise UserError(f"expected textures (B, 3 or 4, H, W), none of them empty, got "
+                            f"{tuple(x.shape)}", "EOT pipeline")
         if not x.is_floating_point():
             raise UserError(f"textures must be floating point in [0, 1], got {x.dtype}",
                             "EOT pipeline")

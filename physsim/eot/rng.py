@@ -22,6 +22,8 @@ from functools import lru_cache
 
 import torch
 
+from physsim.eot.base import Params, require
+
 _MASK = 0xFFFFFFFF
 #: Seeds are drawn below this, so they survive a round trip through float32 exactly.
 SEED_LIMIT = 1 << 24
@@ -37,6 +39,12 @@ def hash32(x: torch.Tensor) -> torch.Tensor:
     x = x ^ (x >> 15)
     x = (x * 0x735A2D97) & _MASK
     return x ^ (x >> 15)
+
+
+def require_seed(params: Params, name: str = "seed") -> None:
+    """ValueError unless ``params[name]`` holds seeds :func:`draw_seeds` can draw."""
+    require(params, name, f"a seed from 0 to {SEED_LIMIT - 1}",
+            lambda v: (v >= 0) & (v < SEED_LIMIT))
 
 
 def draw_seeds(n: int, generator: torch.Generator) -> torch.Tensor:

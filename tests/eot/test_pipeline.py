@@ -119,6 +119,17 @@ def test_fixed_params_make_an_evaluation_grid(texture: torch.Tensor) -> None:
         pipe.sample(2, _gen(), fixed={"sensor_noise.seed": 2.5})
     assert pipe.sample(2, _gen(), fixed={"sensor_noise.seed": 7.0})["sensor_noise"]["seed"] \
         .tolist() == [7, 7]
+    for value in ("3", True, torch.tensor([True, False]), 1j):
+        with pytest.raises(UserError, match=r"^fixed: pose\.distance_m takes numbers, got "):
+            pipe.sample(2, _gen(), fixed={"pose.distance_m": value})
+    with pytest.raises(UserError, match=r"seed takes whole numbers \(of less than 19 digits"):
+        pipe.sample(2, _gen(), fixed={"sensor_noise.seed": 1e30})
+
+
+@pytest.mark.parametrize("n", [0, -1, True, 1.5])
+def test_sample_needs_a_positive_whole_number(n: object) -> None:
+    with pytest.raises(UserError, match="number of samples must be a positive whole number"):
+        _pipe(8).sample(n, _gen())  # type: ignore[arg-type]
 
 
 def test_given_backgrounds_replace_the_procedural_ones(texture: torch.Tensor) -> None:
@@ -181,7 +192,8 @@ def test_gradient_reaches_the_alpha_of_an_rgba_texture() -> None:
     assert x.grad is not None and x.grad[:, 3].abs().sum() > 0
 
 
-@pytest.mark.parametrize("shape", [(1, 2, 8, 8), (4, 8, 8), (1, 5, 8, 8)])
+@pytest.mark.parametrize("shape", [(1, 2, 8, 8), (4, 8, 8), (1, 5, 8, 8), (0, 4, 8, 8),
+                                   (1, 4, 0, 0)])
 def test_bad_texture_shapes(shape: tuple[int, ...]) -> None:
     pipe = _pipe(8)
     with pytest.raises(UserError, match="expected textures"):
@@ -210,8 +222,10 @@ def test_bad_render_pairs_inputs(texture: torch.Tensor) -> None:
     params = pipe.sample(2, _gen())
     with pytest.raises(UserError, match=r"textures must have shape \(2, 4, H, W\)"):
         pipe.render_pairs(texture[None], torch.full((2, 2), 500.0), params)
-    with pytest.raises(UserError, match="size_mm must be"):
-        pipe.render_pairs(texture[None].expand(2, -1, -1, -1), torch.full((2, 2), -5.0), params)
+    for size in (-5.0, float("inf"), float("nan")):
+        with pytest.raises(UserError, match="size_mm must be"):
+            pipe.render_pairs(texture[None].expand(2, -1, -1, -1), torch.full((2, 2), size),
+                              params)
 
 
 def _corrupt(params: EOTParams, label: str, name: str, value: object | None) -> EOTParams:
