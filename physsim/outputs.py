@@ -8,8 +8,10 @@ interrupted write never leaves half a file under the real name.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +41,42 @@ def check_output(path: Path, flag: str, force: bool = False,
 
 def write_json(path: Path, data: Any) -> None:
     """``data`` as indented JSON, through :func:`write_atomic`."""
-    write_atomic(path, (json.dumps(data, indent=2, default=str) + "\n").encode())
+    write_atomic(path, json_bytes(data))
+
+
+def json_bytes(data: Any) -> bytes:
+    """``data`` as the indented JSON :func:`write_json` writes."""
+    return (json.dumps(data, indent=2, default=str) + "\n").encode()
 
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` through a temporary file and a rename: never half a file at ``path``."""
-    tmp = path.with_name(path.name + ".part")
+    write_together({path: data})
+
+
+def write_together(files: dict[Path, bytes]) -> None:
+    """Write several files all or none: each to a temporary file of its own beside it (a
+    fresh name, so no file of the user's is touched), and only when every one is written,
+    each renamed to its place (a target that is a folder is refused before any rename). A
+    failure removes the temporary files and raises :class:`UserError` naming the file."""
+    done: list[tuple[Path, Path]] = []
+    umask = os.umask(0o22)
+    os.umask(umask)
+    current = next(iter(files), Path())
     try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        for path, data in files.items():
+            current = path
+            if path.is_dir():  # the one way a rename in a writable folder fails: found first
+                raise IsADirectoryError(errno.EISDIR, "it is a folder")
+            fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+            done.append((Path(name), path))
+            with os.fdopen(fd, "wb") as f:
+                os.fchmod(f.fileno(), 0o666 & ~umask)  # as open() would make it, not 0600
+                f.write(data)
+        for tmp, path in done:
+            current = path
+            os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write: {exc.strerror or exc}", str(path)) from None
+        for tmp, _ in done:
+            tmp.unlink(missing_ok=True)
+        raise UserError(f"cannot write: {exc.strerror or exc}", str(current)) from None

@@ -4,12 +4,13 @@ written whole or not at all."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
 from physsim.errors import UserError
-from physsim.outputs import check_output, write_atomic, write_json
+from physsim.outputs import check_output, write_atomic, write_json, write_together
 
 
 def test_a_new_file_in_an_existing_folder_is_fine(tmp_path: Path) -> None:
@@ -49,3 +50,22 @@ def test_write_atomic_leaves_no_partial_file(tmp_path: Path) -> None:
     with pytest.raises(UserError, match=r"dir\.bin: cannot write"):
         write_atomic(tmp_path / "dir.bin", b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.bin", "out.bin"]
+
+
+def test_files_written_together_are_all_or_none(tmp_path: Path) -> None:
+    # a file of the user's named like a temporary file is left alone (a fixed "NAME.part"
+    # used to be overwritten, and a folder of that name raised IsADirectoryError)
+    (tmp_path / "a.png.part").mkdir()
+    (tmp_path / "b.json").write_bytes(b"earlier")
+    (tmp_path / "c").mkdir()  # the rename onto a folder fails, after a.png and b.json
+    with pytest.raises(UserError, match=r"c: cannot write"):
+        write_together({tmp_path / "a.png": b"png", tmp_path / "b.json": b"new",
+                        tmp_path / "c": b"x"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png.part", "b.json", "c"]
+    assert (tmp_path / "b.json").read_bytes() == b"earlier"
+    write_together({tmp_path / "a.png": b"png", tmp_path / "b.json": b"new"})
+    assert (tmp_path / "a.png").read_bytes() == b"png"
+    assert (tmp_path / "b.json").read_bytes() == b"new"
+    umask = os.umask(0o22)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask

@@ -21,13 +21,18 @@ import torch
 
 from physsim.device import resolve_device
 from physsim.errors import UserError
-from physsim.outputs import check_output, write_atomic, write_json
+from physsim.outputs import check_output, json_bytes, write_together
 from physsim.scene import SEED_MAX, read_yaml
 
+#: the largest window: a sheet of 16 such windows is about 0.8 GB of float32 renders
+MAX_SIZE = 2048
 
-def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None, bool]:
-    """A scene (registered name or YAML path) -> (its ``eot:`` mapping, its object name: the
-    object's, or a patch scene's first; whether it is a digital scene, one with ``data:``).
+
+def read_scene_eot(scene: str
+                   ) -> tuple[dict[str, Any] | None, tuple[str, str] | None, bool]:
+    """A scene (registered name or YAML path) -> (its ``eot:`` mapping; its object's name and
+    the field it came from: the object's, or a patch scene's first; whether it is a digital
+    scene, one with ``data:``).
 
     :class:`UserError` for a digital scene with no ``eot:`` section: nothing of it goes
     through EOT.
@@ -42,15 +47,23 @@ def read_scene_eot(scene: str) -> tuple[dict[str, Any] | None, str | None, bool]
     data = read_yaml(path) or {}
     if not isinstance(data, dict):
         raise UserError("a scene file must be a mapping", str(path))
-    obj = data.get("object")
+    obj, field = data.get("object"), "object.name"
     name = obj.get("name") if isinstance(obj, dict) else obj
+    if obj is not None and not isinstance(name, str):
+        raise UserError(f"object: expected an object's name, or a mapping with a name, got "
+                        f"{obj!r}", str(path))
     patch = data.get("patch")
-    if name is None and isinstance(patch, dict) and isinstance(patch.get("objects"), list):
-        name = next(iter(patch["objects"]), None)
+    if name is None and isinstance(patch, dict) and patch.get("objects") is not None:
+        objects = patch["objects"]
+        if not isinstance(objects, list) or not objects or \
+                not all(isinstance(o, str) for o in objects):
+            raise UserError(f"patch.objects: expected a list of object names, got {objects!r}",
+                            str(path))
+        name, field = objects[0], "patch.objects[0]"
     if "data" in data and data.get("eot") is None:
         raise UserError("a digital scene with no eot: section: nothing of it is rendered "
                         "through EOT", str(path))
-    return data.get("eot"), name if isinstance(name, str) else None, "data" in data
+    return data.get("eot"), (name, field) if name is not None else None, "data" in data
 
 
 def read_texture(path: Path) -> torch.Tensor:
@@ -60,8 +73,19 @@ def read_texture(path: Path) -> torch.Tensor:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:
         raise UserError("cannot read image (not an image file OpenCV reads)", str(path))
-    scale = 65535.0 if img.dtype == np.uint16 else 255.0
+    # 8 and 16 bits are scaled to [0, 1]; floating-point images (TIFF, EXR) are taken as they
+    # are and must lie in [0, 1]
+    scale = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0,
+             np.dtype(np.float32): 1.0, np.dtype(np.float64): 1.0}.get(img.dtype)
+    if scale is None:
+        raise UserError(f"cannot read {img.dtype} samples: give an 8 or 16-bit image, or "
+                        "floating point in [0, 1]", str(path))
     img = img.astype(np.float32) / scale
+    if np.isnan(img).any():
+        raise UserError("values must be in [0, 1], got NaN (not a number)", str(path))
+    if img.min() < 0 or img.max() > 1:
+        raise UserError(f"values must be in [0, 1], got [{img.min():g}, {img.max():g}]",
+                        str(path))
     if img.ndim == 2:
         img = img[..., None]
     if img.shape[2] == 1:
@@ -151,8 +175,8 @@ def captions_for(meta: dict[str, torch.Tensor], n: int) -> list[str]:
               help="How many samples to render.  [default: 16, or the length of --fix lists]")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=None,
               help="Seed of the EOT draws.  [default: 0]")
-@click.option("--size", type=click.IntRange(min=8), default=128, show_default=True,
-              help="Window size in pixels.")
+@click.option("--size", type=click.IntRange(min=8, max=MAX_SIZE), default=128,
+              show_default=True, help="Window size in pixels.")
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False),
               default=Path("eot_preview.png"), show_default=True, help="PNG to write.")
 @click.option("--save-params", type=click.Path(path_type=Path, dir_okay=False), default=None,
@@ -180,7 +204,8 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
                         "--seed", "eot-preview")
     dev = resolve_device(device, "--device")
     fixed, count = parse_fixed(fix, n)
-    _check_outputs(output, save_params, force, (texture, params_path))
+    inputs = (texture, params_path, Path(scene) if scene else None)
+    _check_outputs(output, save_params, force, inputs)
     eot, scene_object, digital = read_scene_eot(scene) if scene else (None, None, False)
     tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object, digital)
     try:  # (its ranges are checked against the object's size as the pipeline is built)
@@ -188,6 +213,13 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
                         device=dev)
     except UserError as exc:  # name the scene file the section came from
         raise UserError(str(exc), scene) if scene else exc from None
+    # the files the steps read (background photos, a printer profile) are inputs too
+    read: list[Path] = []
+    for step in pipe.inputs().values():
+        read += [Path(f) for f in step.get("images", [])]
+        if "profile" in step:
+            read.append(Path(step["profile"]))
+    _check_outputs(output, save_params, force, (*inputs, *read))
     if params_path is not None:
         try:
             data = json.loads(params_path.read_text())
@@ -204,10 +236,11 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     ok, png = cv2.imencode(".png", sheet[..., ::-1])
     if not ok:
         raise UserError("cannot encode the contact sheet as PNG", str(output))
-    # written only once everything has rendered, each through a temporary file
+    # written only once everything has rendered, both or neither
+    files = {output: png.tobytes()}
     if save_params is not None:
-        write_json(save_params, params.to_json())
-    write_atomic(output, png.tobytes())
+        files[save_params] = json_bytes(params.to_json())
+    write_together(files)
     click.echo(f"wrote {output} ({params.n} samples)")
 
 
@@ -225,7 +258,7 @@ def _check_outputs(output: Path, save_params: Path | None, force: bool,
 
 
 def _object(texture: Path | None, size_mm: tuple[float, float] | None,
-            object_name: str | None, scene: str | None, scene_object: str | None,
+            object_name: str | None, scene: str | None, scene_object: tuple[str, str] | None,
             digital: bool) -> tuple[torch.Tensor, tuple[float, float]]:
     """The texture (4, H, W) and its size in mm: a file, a named object, the scene's object
     or (with no scene, or a physical scene without an object) the stop sign."""
@@ -239,8 +272,9 @@ def _object(texture: Path | None, size_mm: tuple[float, float] | None,
                         "eot: section, give --texture FILE --size-mm W H (e.g. "
                         "data.print_size_mm) or --object NAME", scene)
     if texture is None:
-        where = "--object" if object_name or not scene_object else f"{scene}: object.name"
-        return load_object(object_name or scene_object or "stop_sign", where)
+        if object_name or not scene_object:
+            return load_object(object_name or "stop_sign", "--object")
+        return load_object(scene_object[0], f"{scene}: {scene_object[1]}")
     if size_mm is None:
         raise UserError("--texture needs --size-mm WIDTH HEIGHT", "eot-preview")
     if not all(math.isfinite(v) and v > 0 for v in size_mm):

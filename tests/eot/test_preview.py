@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from eot_textures import make_texture
 
 from physsim.cli import cli
+from physsim.errors import UserError
 from physsim.hookspecs import hookimpl
 from physsim.objects import ObjectTexture, PhysicalObject
 from physsim.plugins import load_plugins, pm
@@ -193,13 +194,31 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
 @pytest.mark.parametrize(("change", "message"), [
     (lambda p: p["pose"].pop("distance_m"), "missing pose.distance_m"),
     (lambda p: p["pose"].__setitem__("distance_m", [-1.0, 3.0]),
-     "pose.distance_m must be positive (metres in front of the camera), got -1"),
+     "pose.distance_m must be positive (metres in front of the camera) and at most 100000, "
+     "got -1"),
     (lambda p: p["jpeg"].__setitem__("quality", [50.0, 120.0]),
      "jpeg.quality must be between 1 and 100, got 120"),
     (lambda p: p["pose"].__setitem__("yaw_dg", p["pose"].pop("yaw_deg")),
      "unknown pose.yaw_dg, missing pose.yaw_deg"),
     (lambda p: p["jpeg"].__setitem__("quality", ["a", "b"]),
      "jpeg.quality must be a list of numbers"),
+    # the engine's geometry has a far limit too (1e17 m used to end in a ZeroDivisionError)
+    (lambda p: p["pose"].__setitem__("distance_m", [3.0, 1e20]),
+     "pose.distance_m must be positive (metres in front of the camera) and at most 100000, "
+     "got 1e+20"),
+    (lambda p: p["pose"].__setitem__("distance_m", [3.0, True]),
+     "pose.distance_m must be numbers, not true or false"),
+    # each of these used to render a black (NaN) or a flat window with exit status 0
+    (lambda p: p["background"]["blob_soft"][1].__setitem__(0, 0.0),
+     "background.blob_soft must be above 0 and at most 1, got 0"),
+    (lambda p: p["background"]["blob_alpha"][0].__setitem__(0, 1e30),
+     "background.blob_alpha must be between 0 and 1, got 1e+30"),
+    (lambda p: p["background"]["top"][0].__setitem__(0, 50.0),
+     "background.top must be between 0 and 1, got 50"),
+    (lambda p: p["background"]["seed"].__setitem__(0, 2**40),
+     "background.seed must be a seed from 0 to 16777215, got 1099511627776"),
+    (lambda p: p["sensor_noise"]["seed"].__setitem__(1, -1),
+     "sensor_noise.seed must be a seed from 0 to 16777215, got -1"),
 ])
 def test_replayed_params_that_cannot_be_rendered(tmp_path: Path, disc_object: str,
                                                  change: Callable[[dict], object],
@@ -215,6 +234,113 @@ def test_replayed_params_that_cannot_be_rendered(tmp_path: Path, disc_object: st
                      "--params", str(saved))
     assert code == 2 and out.startswith(f"Error: {saved}: {message}") and out.count("\n") == 1
     assert not (tmp_path / "b.png").exists()
+
+
+@pytest.mark.parametrize("n", [0, -2, True, 2.0, "2"])
+def test_replayed_params_need_a_positive_whole_n(tmp_path: Path, disc_object: str,
+                                                 n: object) -> None:
+    saved = tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
+                     str(tmp_path / "a.png"), "--save-params", str(saved))
+    assert code == 0, out
+    data = json.loads(saved.read_text())
+    data["n"] = n  # 0 used to end in an IndexError, true in a TypeError
+    saved.write_text(json.dumps(data))
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
+                     "--params", str(saved))
+    assert code == 2 and out == (f"Error: {saved}: n: the number of samples must be a positive "
+                                 f"whole number, got {n!r}\n")
+
+
+@pytest.mark.parametrize(("fix", "message"), [
+    # 1e30 used to be saved as the seed -9223372036854775808
+    ("background.seed=1e30", "background.seed takes whole numbers (of less than 19 digits)"),
+    ("background.seed=20000000", "background.seed must be a seed from 0 to 16777215"),
+    ("background.blob_soft=0", "background.blob_soft must be above 0 and at most 1, got 0"),
+])
+def test_fixed_values_are_checked(tmp_path: Path, fix: str, message: str) -> None:
+    code, out = _run("-n", "2", "--size", "16", "--fix", fix, "-o", str(tmp_path / "a.png"),
+                     "--save-params", str(tmp_path / "p.json"))
+    assert code == 2 and out.startswith(f"Error: --fix: {message}"), out
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_force_never_writes_over_the_scene_a_profile_or_a_photo_it_reads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("photos").mkdir()
+    cv2.imwrite("photos/a.png", np.full((32, 48, 3), 90, np.uint8))
+    default = Path(__file__).resolve().parents[2] / "physsim" / "eot" / "profiles"
+    Path("prof.json").write_text((default / "default.json").read_text())
+    Path("s.yaml").write_text("eot:\n  transforms:\n    - pose: {distance_m: [2, 4]}\n"
+                              "    - crop: {}\n    - printer: {profile: prof.json}\n"
+                              "    - background: {kind: image, images: [photos]}\n")
+    before = {f: Path(f).read_bytes() for f in ("s.yaml", "prof.json", "photos/a.png")}
+    base = ["s.yaml", "-n", "2", "--size", "16", "--force"]
+    for args, flag in ((["-o", "o.png", "--save-params", "s.yaml"], "--save-params"),
+                       (["-o", "o.png", "--save-params", "prof.json"], "--save-params"),
+                       (["-o", "photos/a.png"], "--output")):
+        code, out = _run(*base, *args)
+        # each of these used to be written over, with exit status 0
+        assert code == 2 and f"{flag}: this is an input of the command" in out, out
+    assert {f: Path(f).read_bytes() for f in before} == before
+    assert not Path("o.png").exists()
+    assert _run(*base, "-o", "o.png")[0] == 0
+
+
+def test_the_sheet_and_its_params_are_written_together(tmp_path: Path) -> None:
+    # a folder named like the old fixed temporary file used to end in a traceback, with the
+    # params file already written; a file of the user's of that name was deleted
+    (tmp_path / "out.png.part").mkdir()
+    code, out = _run("-n", "2", "--size", "16", "-o", str(tmp_path / "out.png"),
+                     "--save-params", str(tmp_path / "p.json"))
+    assert code == 0, out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "out.png.part", "p.json"]
+    # a sheet that cannot be written leaves no params file (and an earlier one as it was)
+    (tmp_path / "p.json").write_text("earlier")
+    code, out = _run("-n", "2", "--size", "16", "-o", "/proc/self/sheet.png", "--save-params",
+                     str(tmp_path / "p.json"), "--force")
+    assert code == 2 and "Traceback" not in out
+    assert (tmp_path / "p.json").read_text() == "earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png", "out.png.part", "p.json"]
+
+
+def test_scene_objects_of_the_wrong_type_are_refused(tmp_path: Path) -> None:
+    scene = tmp_path / "s.yaml"
+    for text, message in (("object: [a, b]\n", "object: expected an object's name"),
+                          ("object: {name: 5}\n", "object: expected an object's name"),
+                          ("patch: {objects: [5]}\n", "patch.objects: expected a list of "
+                                                       "object names, got [5]"),
+                          ("patch: {objects: [nope]}\n", "patch.objects[0]: unknown object "
+                                                          "'nope'")):
+        # the first three used to show the stop sign; the last named object.name
+        scene.write_text(text)
+        code, out = _run(str(scene), "-n", "1", "--size", "16", "-o", str(tmp_path / "o.png"))
+        assert code == 2 and out.startswith(f"Error: {scene}: {message}"), out
+
+
+def test_float_and_16_bit_textures(tmp_path: Path) -> None:
+    from physsim.eot.preview import read_texture
+
+    # a float TIFF is taken as it is: white stays white (it used to be divided by 255)
+    cv2.imwrite(str(tmp_path / "f.tiff"), np.ones((4, 6, 3), np.float32))
+    assert torch.equal(read_texture(tmp_path / "f.tiff"), torch.ones(4, 4, 6))
+    cv2.imwrite(str(tmp_path / "w.png"), np.full((4, 6, 3), 65535, np.uint16))
+    assert torch.equal(read_texture(tmp_path / "w.png"), torch.ones(4, 4, 6))
+    cv2.imwrite(str(tmp_path / "big.tiff"), np.full((4, 6, 3), 3.0, np.float32))
+    nan = np.ones((4, 6, 3), np.float32)
+    nan[1, 2, 0] = np.nan
+    cv2.imwrite(str(tmp_path / "nan.tiff"), nan)
+    for name, message in (("big.tiff", r"values must be in \[0, 1\], got \[3, 3\]"),
+                          ("nan.tiff", r"values must be in \[0, 1\], got NaN")):
+        with pytest.raises(UserError, match=f"^{tmp_path / name}: {message}"):
+            read_texture(tmp_path / name)
+
+
+def test_window_size_has_a_limit(tmp_path: Path) -> None:
+    code, out = _run("--size", "100000", "-o", str(tmp_path / "o.png"))
+    assert code == 2 and "100000 is not in the range 8<=x<=2048" in out
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_bad_eot_section_in_the_scene(tmp_path: Path) -> None:
