@@ -120,8 +120,10 @@ class GridSpec(Strict):
 
     @model_validator(mode="after")
     def _physical(self) -> GridSpec:
-        if any(d <= 0 for d in self.distance_m):
-            raise ValueError("distance_m values must be > 0")
+        from physsim.eot.camera import FAR_M
+
+        if any(not 0 < d <= FAR_M for d in self.distance_m):
+            raise ValueError(f"distance_m values must be > 0 and at most {FAR_M:g}")
         if any(abs(y) >= 90 for y in self.yaw_deg):
             raise ValueError("yaw_deg values must be in (-90, 90): the object would face away")
         return self

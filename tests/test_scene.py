@@ -50,6 +50,9 @@ def test_valid_scene_loads(tmp_path: Path) -> None:
         ({"attack": {"name": "no_such_attack"}}, "unknown attack 'no_such_attack' \\(available: "),
         ({"classifier": {"name": "nope"}}, "classifier.name: unknown classifier 'nope'"),
         ({"evaluation": {"grid": {"distance_m": [-1.0]}}}, "distance_m values must be > 0"),
+        # found before the attack, not as the evaluation starts
+        ({"evaluation": {"grid": {"distance_m": [3.0, 2e5]}}},
+         "distance_m values must be > 0 and at most 100000"),
         ({"evaluation": {"grid": {"yaw_deg": [95.0]}}}, "face away"),
         ({"object": {"name": "stop_sign"}}, "exactly one of `object`"),
         ({"data": None, "patch": {"objects": []}}, "patch.objects"),
