@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from dataclasses import dataclass
 
@@ -32,17 +33,21 @@ class ObjectTexture:
     def __post_init__(self) -> None:
         where = f"object {self.name!r}" if self.name else "object"
         t, m = self.texture, self.mask
-        if t.ndim != 3 or t.shape[0] != 4:
+        if t.ndim != 3 or t.shape[0] != 4 or 0 in t.shape:
             raise UserError(f"texture must have shape (4, H, W) RGBA, got {tuple(t.shape)}", where)
-        if not t.is_floating_point() or t.min() < 0 or t.max() > 1:
+        # (NaN fails both comparisons, so a texture or mask holding one is refused too)
+        if not t.is_floating_point() or not bool(((t >= 0) & (t <= 1)).all()):
             raise UserError("texture must be floating point with values in [0, 1]", where)
         if m.ndim != 3 or m.shape[0] != 1 or m.shape[1:] != t.shape[1:]:
             raise UserError(
                 f"mask must have shape (1, {t.shape[1]}, {t.shape[2]}), got {tuple(m.shape)}",
                 where,
             )
-        if min(self.size_mm) <= 0:
-            raise UserError(f"size_mm must be positive, got {self.size_mm}", where)
+        if not m.is_floating_point() or not bool(((m >= 0) & (m <= 1)).all()):
+            raise UserError("mask must be floating point with values in [0, 1]", where)
+        if len(self.size_mm) != 2 or not all(math.isfinite(v) and v > 0 for v in self.size_mm):
+            raise UserError(f"size_mm must be a positive, finite (width, height), got "
+                            f"{self.size_mm}", where)
 
     @property
     def mm_per_pixel(self) -> float:
