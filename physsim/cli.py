@@ -62,6 +62,14 @@ class PhyssimGroup(click.Group):
                 raise
             click.echo(f"Error: {exc}", err=True)
             ctx.exit(2)
+        except click.UsageError as exc:
+            # a command's bad option or argument, or an unknown command: one line, as a
+            # UserError is, instead of click's usage block (the group's own options, parsed
+            # before this, keep click's format)
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            message = exc.format_message().rstrip(".")
+            click.echo(f"Error: {message} (see '{where} --help')", err=True)
+            ctx.exit(2)
 
 
 @click.group(cls=PhyssimGroup)

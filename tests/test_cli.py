@@ -80,6 +80,21 @@ def test_plugins_rejects_an_unknown_kind() -> None:
     assert result.exit_code == 2 and "Invalid value for '--kind'" in result.stderr
 
 
+@pytest.mark.parametrize(("args", "line"), [
+    (["eot-preview", "-n", "0"],
+     "Error: Invalid value for '-n': 0 is not in the range x>=1 (see 'physsim eot-preview "
+     "--help')"),
+    (["eot-preview", "--bogus"],
+     "Error: No such option '--bogus' (see 'physsim eot-preview --help')"),
+    (["runn"], "Error: No such command 'runn'. Did you mean 'run'? (see 'physsim --help')"),
+    (["print"], "Error: Missing argument 'RUN_DIR' (see 'physsim print --help')"),
+])
+def test_a_usage_error_is_one_line(args: list[str], line: str) -> None:
+    # click's own usage block was three lines and a blank one before the error
+    result = CliRunner().invoke(cli, args, prog_name="physsim")
+    assert result.exit_code == 2 and result.stderr.splitlines() == [line]
+
+
 @pytest.mark.filterwarnings("ignore:physsim plugin 'fake_cli_broken'")
 def test_plugins_text_listing(root: Path) -> None:
     result = CliRunner().invoke(cli, ["plugins", "--kind", "attack"])
