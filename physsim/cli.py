@@ -138,7 +138,8 @@ def new_plugin_cmd(name: str, kind: str, parent: Path) -> None:
 @click.option("--steps", type=click.IntRange(min=1), default=None,
               help="Override the attack's number of steps.")
 @click.option("--resume", type=click.Path(path_type=Path), default=None,
-              help="Finish the interrupted run in this directory (SCENE is then ignored).")
+              help="Finish the interrupted run in this directory (it keeps its own scene "
+                   "and options).")
 def run_cmd(scene: str | None, output: Path | None, seed: int | None, device: str | None,
             steps: int | None, resume: Path | None) -> None:
     """Run SCENE (a registered scene name or a YAML file) and write a run directory.
@@ -148,8 +149,9 @@ def run_cmd(scene: str | None, output: Path | None, seed: int | None, device: st
     """
     from physsim.runner import Interrupted, run_scene
 
-    if resume is not None and (seed, device, steps, output) != (None, None, None, None):
-        raise click.UsageError("--resume takes no other options: the run keeps its own")
+    if resume is not None and (scene, seed, device, steps, output) != (None,) * 5:
+        raise click.UsageError("--resume takes no SCENE and no other options: the run keeps "
+                               "its own")
     if scene is None and resume is None:
         raise click.UsageError("give a SCENE, or --resume DIR")
     try:

@@ -157,7 +157,7 @@ def _object_files(work: Path, sc: Scenario, result: RunResult) -> None:
     save_png(work / "mask.png", mask[0].cpu(), dpi)
     rundir.write_json(work / "object.json", {"name": sc.obj.name, "label": sc.obj.label,
                                              "size_mm": list(sc.obj.size_mm)})
-    (work / "renders").mkdir()
+    (work / "renders").mkdir(exist_ok=True)  # (a resumed run may have begun its report)
     for r in result.renders:
         stem = f"d{r['distance_m']:g}m_yaw{r['yaw_deg']:g}"
         save_png(work / "renders" / f"{stem}_clean.png", r["clean"])

@@ -8,6 +8,8 @@ gets its final name only then, so an interrupted run leaves nothing that looks c
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -19,6 +21,7 @@ from typing import Any
 
 from physsim import __version__
 from physsim.errors import UserError
+from physsim.outputs import write_atomic
 from physsim.outputs import write_json as write_json  # run files, atomically
 
 
@@ -56,7 +59,10 @@ def check(run_dir: Path) -> None:
 
 
 def start(run_dir: Path) -> Path:
-    """Create ``<run_dir>.partial`` (after :func:`check`) and return it."""
+    """Create ``<run_dir>.partial`` (after :func:`check`), take its lock, and return it."""
+    if run_dir.name.endswith(".partial"):
+        raise UserError("a run directory's name may not end in .partial, the mark of an "
+                        "unfinished run", str(run_dir))
     check(run_dir)
     work = partial(run_dir)
     try:
@@ -64,20 +70,61 @@ def start(run_dir: Path) -> Path:
     except OSError as exc:  # a read-only place, a file where a folder should be...
         raise UserError(f"cannot create the run directory ({exc.strerror or exc})",
                         str(run_dir)) from None
+    lock(work)
     return work
 
 
+#: the lock of each ``.partial`` this process works in: (its file, the open descriptor)
+_LOCKS: dict[Path, tuple[Path, int]] = {}
+LOCK = ".lock"
+
+
+def lock(work: Path) -> None:
+    """Hold an exclusive lock on ``work`` until :func:`finish` (or the process ends): a second
+    process resuming the same run is refused instead of redoing it in the same folder."""
+    if work.resolve() in _LOCKS:  # this process holds it already
+        return
+    path = work / LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise UserError("another physsim process is working on this run; wait for it, or "
+                        "stop it and resume", str(work)) from None
+    _LOCKS[work.resolve()] = (path, fd)
+
+
 def finish(run_dir: Path) -> Path:
-    """Give the finished run its final name (an atomic rename)."""
-    os.replace(partial(run_dir), run_dir)
+    """Give the finished run its final name (an atomic rename), and release its lock."""
+    work = partial(run_dir)
+    held = _LOCKS.pop(work.resolve(), None)
+    if held is not None:
+        held[0].unlink(missing_ok=True)  # the descriptor keeps the lock until it is closed
+    try:
+        if run_dir.exists():  # made by someone else while the run worked
+            raise OSError(errno.EEXIST, "something else is there now")
+        os.replace(work, run_dir)
+    except OSError as exc:
+        raise UserError(f"cannot give the finished run its name ({exc.strerror or exc}): its "
+                        f"files are complete in {work}; move that folder where you want it",
+                        str(run_dir)) from None
+    finally:
+        if held is not None:
+            os.close(held[1])
     return run_dir
 
 
 def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:
     """An interrupted run to resume: ``path`` is its directory or its ``.partial``.
 
-    Returns (final run directory, the ``.partial`` directory, the saved resume info).
+    Returns (final run directory, the ``.partial`` directory, the saved resume info), with
+    the run's lock taken (:func:`lock`).
     """
+    if path.name in ("", ".", ".."):  # "." or "": the name of the folder it stands for
+        path = path.resolve()
+    if not path.name:
+        raise UserError("not a run directory", str(path))
     run_dir = path.with_name(path.name.removesuffix(".partial"))
     work = partial(run_dir)
     if run_dir.exists():
@@ -97,6 +144,7 @@ def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:
             not (steps is None or (type(steps) is int and steps >= 1)):
         raise UserError('not a resume record (expected {"scene_file": "...", "steps": N or '
                         'null})', str(info_path))
+    lock(work)
     return run_dir, work, info
 
 
@@ -106,7 +154,8 @@ def write_scene(work: Path, scene: Any, seed: int, device: str) -> None:
 
     data = scene.model_dump(mode="json")
     data.update(seed=seed, device=device)
-    (work / "scene.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    # whole or not at all: a resume reads it, even after a kill while it is rewritten
+    write_atomic(work / "scene.yaml", yaml.safe_dump(data, sort_keys=False).encode())
 
 
 def _git_commit() -> str | None:

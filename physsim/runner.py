@@ -321,15 +321,16 @@ def _execute(sc: Scenario, run_dir: Path, work: Path, path: Path, steps: int | N
     try:
         pm.hook.on_run_start(scenario=sc)
         result = evaluate_scenario(sc, steps=steps)
+        result.metrics["seconds"] = round(time.perf_counter() - start, 2)
+        pm.hook.on_run_end(scenario=sc, result=result)
+        # a kill while the report is written leaves a checkpoint too: a resume writes it anew
+        write_report(work, sc, result, path)
     except KeyboardInterrupt:
         store.flush()
         raise Interrupted(run_dir, work) from None
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
-    result.metrics["seconds"] = round(time.perf_counter() - start, 2)
-    pm.hook.on_run_end(scenario=sc, result=result)
-    write_report(work, sc, result, path)
     store.remove()
     (work / rundir.RESUME_INFO).unlink()
     return rundir.finish(run_dir)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +97,31 @@ def test_a_run_directory_that_cannot_be_created_is_one_line(tmp_path: Path) -> N
                                         r"directory\)"):
         rundir.start(tmp_path / "a_file" / "run")
     assert (tmp_path / "a_file").read_text() == "mine"
+
+
+def test_a_second_process_cannot_work_on_a_run_in_progress(tmp_path: Path) -> None:
+    work = rundir.start(tmp_path / "run")
+    code = ("import sys; from pathlib import Path; from physsim import rundir\n"
+            "from physsim.errors import UserError\n"
+            "try:\n    rundir.lock(Path(sys.argv[1]))\n"
+            "except UserError as exc:\n    print(exc)\n")
+    other = subprocess.run([sys.executable, "-c", code, str(work)], capture_output=True,
+                           text=True, timeout=60)
+    assert "another physsim process is working on this run" in other.stdout, other.stderr
+    (work / "manifest.json").write_text("{}")
+    rundir.finish(tmp_path / "run")  # releases it, and leaves no lock file in the run
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["manifest.json"]
+
+
+def test_a_folder_made_at_the_run_directory_meanwhile_keeps_the_finished_files(
+        tmp_path: Path) -> None:
+    work = rundir.start(tmp_path / "run")
+    (work / "metrics.json").write_text("{}")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "notes.txt").write_text("mine")
+    # this used to be an OSError traceback (directory not empty)
+    with pytest.raises(UserError, match=r"run: cannot give the finished run its name .*: its "
+                                        r"files are complete in .*run\.partial; move that"):
+        rundir.finish(tmp_path / "run")
+    assert (work / "metrics.json").is_file()
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == ["notes.txt"]

@@ -227,6 +227,54 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path: Path, monkeypatch:
     assert not work.exists() and not (tmp_path / "cut" / "checkpoint.pt").exists()
 
 
+def test_a_run_interrupted_while_its_report_is_written_resumes(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    import physsim.report
+
+    path = write(tmp_path, PHYSICAL)
+    whole = run_scene(path, output=tmp_path / "whole")
+    original = physsim.report.write_report
+
+    def write_then_interrupt(*args: Any) -> None:
+        original(*args)  # renders/ and the rest are there when the kill comes
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(physsim.report, "write_report", write_then_interrupt)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "cut")])
+    # this used to be "Aborted!" (exit 1) with no checkpoint, and the resume then failed on
+    # the existing renders/ folder with a traceback
+    assert result.exit_code == 130 and "physsim run --resume" in result.output
+    assert (tmp_path / "cut.partial" / "renders").is_dir()
+    monkeypatch.setattr(physsim.report, "write_report", original)
+    result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "cut")])
+    assert result.exit_code == 0, result.output
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert a["attack_success_rate"] == b["attack_success_rate"] and a["grid"] == b["grid"]
+    assert sorted(p.name for p in (tmp_path / "cut").iterdir()) == \
+        sorted(p.name for p in whole.iterdir())
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    # the scene was ignored: the run finished some other scene
+    (["stop_sign_poster", "--resume", "cut"], "--resume takes no SCENE and no other options"),
+    # the printed resume command could not find the run
+    (["SCENE", "-o", "x.partial"], "x.partial: a run directory's name may not end in .partial"),
+    # a traceback (PosixPath('.') has an empty name)
+    (["--resume", "."], "not a physsim run (no manifest.json)"),
+    (["--resume", "/"], "/: not a run directory"),
+])
+def test_run_directory_names_that_cannot_work(tmp_path: Path, monkeypatch: Any,
+                                              args: list[str], message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    scene = write(tmp_path, PHYSICAL)
+    args = [str(scene) if a == "SCENE" else a for a in args]
+    result = CliRunner().invoke(cli, ["run", *args])
+    assert result.exit_code == 2 and message in result.stderr, result.output
+    assert result.stderr.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
+
+
 def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no interrupted run here" in result.output
