@@ -169,7 +169,11 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
                     defenses=build_defenses(scene, classifier))
     if scene.object is not None:
         obj, mask = _build_object(scene, dev)
-        class_index(classifier, obj.label, "object.label")
+        label = class_index(classifier, obj.label, "object.label")
+        target = scene.attack.target if scene.attack is not None else None
+        if target is not None and class_index(classifier, target, "attack.target") == label:
+            raise UserError(f"the target {target!r} is the object's own class: a targeted "
+                            "attack would succeed without changing anything", "attack.target")
         pipe = Pipeline(EOTConfig.parse(scene.eot), output_size=classifier.input_size,
                         size_mm=obj.size_mm, alpha=obj.texture[3:], device=dev)
         _check_grid(scene, pipe, obj.size_mm)

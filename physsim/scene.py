@@ -186,13 +186,17 @@ class Scene(Strict):
 def resolve_scene_path(scene: str | Path) -> Path:
     """A registered scene name or a path to a YAML file -> the file's path."""
     path = Path(scene)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    from physsim.plugins import get_scenes
+
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if path.is_dir():
+            raise UserError("this is a folder, not a scene file", str(path))
         if not path.is_file():
             raise UserError("scene file not found", str(path))
         return path
-    from physsim.plugins import get_scenes
-
     scenes = get_scenes()
+    if path.is_dir() and str(scene) not in scenes:  # (a run directory may bear a scene's name)
+        raise UserError("this is a folder, not a scene file or a registered scene", str(path))
     if str(scene) not in scenes:
         raise UnknownNameError("scene", str(scene), list(scenes))
     return scenes[str(scene)]

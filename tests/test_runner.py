@@ -275,6 +275,15 @@ def test_run_directory_names_that_cannot_work(tmp_path: Path, monkeypatch: Any,
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
 
 
+def test_a_target_that_is_the_objects_own_class_is_refused(tmp_path: Path) -> None:
+    scene = {**PHYSICAL, "attack": {**PHYSICAL["attack"], "target": "class0"}}
+    # this used to run, and report a perfect targeted success
+    with pytest.raises(UserError, match=r"scene\.yaml: attack\.target: the target 'class0' is "
+                                        r"the object's own class"):
+        run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
+
+
 def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no interrupted run here" in result.output

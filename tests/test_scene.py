@@ -115,6 +115,18 @@ def test_missing_file_and_unknown_scene_name(tmp_path: Path) -> None:
         load_scene("no_such_scene")
 
 
+def test_a_folder_is_not_a_scene_but_does_not_hide_a_registered_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("stop_sign_sticker", "mine", "dir.yaml"):
+        Path(name).mkdir()  # e.g. a run directory made with -o stop_sign_sticker
+    # the registered scene; it used to be "scene file not found"
+    assert load_scene("stop_sign_sticker")[0].name == "stop_sign_sticker"
+    for name in ("mine", "dir.yaml"):
+        with pytest.raises(UserError, match=f"^{name}: this is a folder, not a scene file"):
+            load_scene(name)
+
+
 def test_not_a_mapping() -> None:
     with pytest.raises(UserError, match="must be a YAML mapping"):
         parse_scene([1, 2], "x.yaml")
