@@ -168,17 +168,12 @@ def run_cmd(scene: str | None, output: Path | None, seed: int | None, device: st
 
 def _format_warning(message: Warning | str, category: type[Warning], filename: str,
                     lineno: int, line: str | None = None) -> str:
-    """A plugin that failed to load is one line, without physsim's own file and source line
-    (the plugin's traceback: ``physsim --debug plugins``); other warnings as Python shows them.
-    """
-    from physsim.plugins import PluginWarning
-
-    if issubclass(category, PluginWarning):
+    """A warning is one line, without the file and source line Python adds: physsim's own
+    (a plugin that failed to load, a run file missing) are for users, who cannot act on
+    physsim's source. A plugin's traceback: ``physsim --debug plugins``."""
+    if issubclass(category, UserWarning):
         return f"Warning: {message}\n"
-    return _python_format_warning(message, category, filename, lineno, line)
-
-
-_python_format_warning = warnings.formatwarning
+    return f"Warning: {category.__name__}: {message}\n"
 
 
 def main() -> None:

@@ -23,9 +23,9 @@ def check_output(path: Path, flag: str, force: bool = False,
     """Refuse an output ``path`` (given by option ``flag``) that cannot or must not be written.
 
     Raises:
-        UserError: its folder does not exist; it is a folder; it exists and ``force`` is not
-            set; or it is one of ``inputs`` (even with ``force``: a command never writes over
-            what it reads).
+        UserError: its folder does not exist or takes no new file; it is a folder; it exists
+            and ``force`` is not set; or it is one of ``inputs`` (even with ``force``: a
+            command never writes over what it reads).
     """
     if not path.parent.resolve().is_dir():
         raise UserError(f"{flag}: the folder {path.parent} does not exist", str(path))
@@ -37,6 +37,13 @@ def check_output(path: Path, flag: str, force: bool = False,
                             "overwritten", str(path))
     if path.exists() and not force:
         raise UserError(f"{flag}: exists already (add --force to overwrite it)", str(path))
+    try:  # a folder that refuses new files (read-only, /sys...): found now, not after the work
+        fd, probe = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{flag}: cannot write in {path.parent} ({exc.strerror or exc})",
+                        str(path)) from None
+    os.close(fd)
+    os.unlink(probe)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -69,3 +69,10 @@ def test_files_written_together_are_all_or_none(tmp_path: Path) -> None:
     umask = os.umask(0o22)
     os.umask(umask)
     assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_a_folder_that_takes_no_new_file_is_found_before_the_work() -> None:
+    # eval-classifier found this only after evaluating (root may write almost anywhere,
+    # but not in /proc)
+    with pytest.raises(UserError, match=r"x\.json: --json: cannot write in /proc/self"):
+        check_output(Path("/proc/self/x.json"), "--json")

@@ -14,6 +14,7 @@ import math
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -470,3 +471,16 @@ def test_unknown_object_falls_back_to_the_png_dpi(tmp_path: Path) -> None:
     assert res.info["sign"]["size_source"] == "png_dpi"
     # the PNG stores whole pixels per metre: exact to about 0.1 %
     assert res.info["sign"]["size_mm"] == pytest.approx([SIGN_MM, SIGN_MM], rel=1e-3)
+
+
+def test_the_command_line_shows_a_warning_as_one_line(tmp_path: Path) -> None:
+    # a run directory holding only its artefact prints, with a warning; Python's own format
+    # added physsim's file, line and a line of its source
+    run = tmp_path / "bare"
+    run.mkdir()
+    Image.new("RGBA", (64, 64), (255, 0, 0, 255)).save(run / "artefact.png", dpi=(100, 100))
+    out = subprocess.run([sys.executable, "-m", "physsim", "print", str(run), "-o",
+                          str(tmp_path / "x.pdf")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == [f"Warning: {run}/scene.yaml is missing: scene name, seed "
+                                       "and object unknown"]
