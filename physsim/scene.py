@@ -12,18 +12,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
 from physsim.errors import UnknownNameError, UserError
 from physsim.masks import MASKS
-from physsim.options import describe_validation_error
+from physsim.options import NoBoolNumbers, describe_validation_error
 
 #: Seeds are torch generator seeds: whole numbers from 0 to 2**63 - 1.
 SEED_MAX = 2**63 - 1
 Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
 
 
-class Strict(BaseModel):
+class Strict(NoBoolNumbers):
     # no infinite or NaN number passes (a range to infinity, an eps of NaN)
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 

@@ -73,6 +73,15 @@ def test_valid_scene_loads(tmp_path: Path) -> None:
          "eot.transforms\\[0\\].pose.distance_m.1: Input should be a finite number"),
         # pydantic's "Value error, " prefix is not shown
         ({"evaluation": {"grid": {"yaw_deg": [95.0]}}}, ": evaluation.grid: yaw_deg values"),
+        # true read as 1 and 1 as true: each of these ran (target: true against class 1)
+        ({"attack": {"name": "fgsm", "mode": "targeted", "target": True}},
+         "attack.target: expected a name or a number, got true or false"),
+        ({"seed": True}, ": seed: expected a number, got true or false"),
+        ({"evaluation": {"grid": {"draws": True}}},
+         "evaluation.grid.draws: expected a number, got true or false"),
+        ({"evaluation": {"grid": {"distance_m": [1.5, True]}}},
+         "evaluation.grid.distance_m: expected a number, got true or false"),
+        ({"adaptive": 1}, "adaptive: expected true, false or 'both', got 1"),
     ],
 )
 def test_bad_scene_is_one_line_naming_file_and_field(tmp_path: Path, patch: dict,
