@@ -191,6 +191,22 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
     assert message in out and "Traceback" not in out
 
 
+def _replay_changed(tmp_path: Path, disc_object: str,
+                    change: Callable[[dict], object]) -> tuple[int, str, Path]:
+    """Save two samples' params, ``change`` the document, replay it: (status, output, file)."""
+    saved = tmp_path / "p.json"
+    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
+                     str(tmp_path / "a.png"), "--save-params", str(saved))
+    assert code == 0, out
+    data = json.loads(saved.read_text())
+    change(data)
+    saved.write_text(json.dumps(data))
+    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
+                     "--params", str(saved))
+    assert not (tmp_path / "b.png").exists()
+    return code, out, saved
+
+
 @pytest.mark.parametrize(("change", "message"), [
     (lambda p: p["pose"].pop("distance_m"), "missing pose.distance_m"),
     (lambda p: p["pose"].__setitem__("distance_m", [-1.0, 3.0]),
@@ -223,31 +239,15 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], messa
 def test_replayed_params_that_cannot_be_rendered(tmp_path: Path, disc_object: str,
                                                  change: Callable[[dict], object],
                                                  message: str) -> None:
-    saved = tmp_path / "p.json"
-    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
-                     str(tmp_path / "a.png"), "--save-params", str(saved))
-    assert code == 0, out
-    data = json.loads(saved.read_text())
-    change(data["transforms"])
-    saved.write_text(json.dumps(data))
-    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
-                     "--params", str(saved))
+    code, out, saved = _replay_changed(tmp_path, disc_object, lambda d: change(d["transforms"]))
     assert code == 2 and out.startswith(f"Error: {saved}: {message}") and out.count("\n") == 1
-    assert not (tmp_path / "b.png").exists()
 
 
 @pytest.mark.parametrize("n", [0, -2, True, 2.0, "2"])
 def test_replayed_params_need_a_positive_whole_n(tmp_path: Path, disc_object: str,
                                                  n: object) -> None:
-    saved = tmp_path / "p.json"
-    code, out = _run("--object", disc_object, "-n", "2", "--size", "16", "-o",
-                     str(tmp_path / "a.png"), "--save-params", str(saved))
-    assert code == 0, out
-    data = json.loads(saved.read_text())
-    data["n"] = n  # 0 used to end in an IndexError, true in a TypeError
-    saved.write_text(json.dumps(data))
-    code, out = _run("--object", disc_object, "--size", "16", "-o", str(tmp_path / "b.png"),
-                     "--params", str(saved))
+    # 0 used to end in an IndexError, true in a TypeError
+    code, out, saved = _replay_changed(tmp_path, disc_object, lambda d: d.__setitem__("n", n))
     assert code == 2 and out == (f"Error: {saved}: n: the number of samples must be a positive "
                                  f"whole number, got {n!r}\n")
 
