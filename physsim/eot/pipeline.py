@@ -47,6 +47,7 @@ Typical use::
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from typing import Any
 
@@ -165,9 +166,14 @@ class Pipeline:
 
         Given values are checked as replayed params are (:meth:`check`).
         """
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        try:  # (a numpy or 0-d tensor integer will do, not a bool or a float)
+            count = None if isinstance(n, bool) else operator.index(n)
+        except TypeError:
+            count = None
+        if count is None or count < 1:
             raise UserError(f"the number of samples must be a positive whole number, got {n!r}",
                             where)
+        n = count
         values = {s.label: s.transform.sample(n, generator) for s in self.steps}
         params = EOTParams(values, n).to(self.device, self.dtype)
         for key, value in (fixed or {}).items():
