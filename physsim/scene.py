@@ -120,7 +120,7 @@ class GridSpec(Strict):
 
     @model_validator(mode="after")
     def _physical(self) -> GridSpec:
-        from physsim.eot.camera import FAR_M
+        from physsim.eot.ranges import FAR_M
 
         if any(not 0 < d <= FAR_M for d in self.distance_m):
             raise ValueError(f"distance_m values must be > 0 and at most {FAR_M:g}")

@@ -18,7 +18,7 @@ import torch
 from pydantic import Field
 
 from physsim.eot.base import Camera, Frame, GeometricTransform, Params, require
-from physsim.eot.ranges import Bounds, Pair, uniforms
+from physsim.eot.ranges import FAR_M, Bounds, Pair, uniforms
 from physsim.options import Options
 
 
@@ -93,9 +93,6 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
 #: The nearest any point of the object may come to the camera, metres along its axis: nearer
 #: (or behind it), the view is impossible and the projection degenerates.
 NEAR_M = 0.01
-#: the farthest an object may be, metres (100 km: a 750 mm sign is then a hundredth of a
-#: camera pixel; far beyond it the composed homography loses its precision in float64)
-FAR_M = 100_000.0
 
 
 def nearest_depth(camera: Camera, size_mm: tuple[float, float], params: Params) -> torch.Tensor:

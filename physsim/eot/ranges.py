@@ -59,6 +59,11 @@ def _check(pair: Pair, gt: float | None, ge: float | None, lt: float | None,
     return (float(lo), float(hi))
 
 
+#: the farthest an object may be, metres (100 km: a 750 mm sign is then a hundredth of a
+#: camera pixel; far beyond it the composed homography loses its precision in float64); the
+#: pose's ``distance_m`` and a scene's evaluation grid are held to it
+FAR_M = 100_000.0
+
 @dataclass(frozen=True)
 class Bounds:
     """Pydantic metadata for a :data:`Pair` option: accepts a number or [low, high], checks limits.

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from physsim.classifier import Classifier
 from physsim.defense import Detector
-from physsim.options import Options
+from physsim.options import Options as OptionsModel
 
 
 def cell_masks(size: tuple[int, int], grid: int, device: torch.device) -> torch.Tensor:
@@ -57,7 +57,7 @@ class MLLOO(Detector):
 
     name = "ml_loo"
 
-    class Options(Options):
+    class Options(OptionsModel):
         grid: int = Field(8, ge=2, le=64, description="features per side (cells of the image)")
 
     options: Options
@@ -87,7 +87,7 @@ class AttributionMask(Detector):
 
     name = "attribution_mask"
 
-    class Options(Options):
+    class Options(OptionsModel):
         fraction: float = Field(0.1, gt=0, lt=1, description="share of features blanked")
         grid: int = Field(8, ge=2, le=64, description="features per side (cells of the image)")
         steps: int = Field(16, ge=1, description="integrated-gradients steps")
