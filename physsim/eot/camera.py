@@ -95,12 +95,13 @@ def pose_matrix(frame: Frame, distance_m: torch.Tensor, yaw_deg: torch.Tensor,
 NEAR_M = 0.01
 
 
-def nearest_depth(camera: Camera, size_mm: tuple[float, float], params: Params) -> torch.Tensor:
+def nearest_depth(camera: Camera, size_mm: tuple[float, float] | torch.Tensor,
+                  params: Params) -> torch.Tensor:
     """(n,) depth in metres of the object's nearest corner under the pose ``params`` (a flat
-    object's nearest point is a corner)."""
+    object's nearest point is a corner); ``size_mm``: one (width, height), or (n, 2)."""
     dist = params["distance_m"]
     n, dev = dist.shape[0], dist.device
-    frame = Frame.texture((2, 2), torch.tensor(size_mm, dtype=torch.float64, device=dev)
+    frame = Frame.texture((2, 2), torch.as_tensor(size_mm, dtype=torch.float64, device=dev)
                           .expand(n, 2), camera)
     offset = torch.stack([params["offset_x"], params["offset_y"]], -1)
     m = pose_matrix(frame, dist, params["yaw_deg"], params["pitch_deg"], params["roll_deg"],

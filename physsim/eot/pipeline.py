@@ -240,22 +240,26 @@ class Pipeline:
             f"camera or pass behind it: for these angles, keep it at least {need:g} m away",
             where or f"eot.transforms[{i}].{step.label}.distance_m")
 
-    def _check_near(self, params: EOTParams, where: str) -> None:
+    def _check_near(self, params: EOTParams, where: str,
+                    size_mm: torch.Tensor | None = None) -> None:
         """UserError naming the first sample of ``params`` whose pose brings a corner of the
-        object within :data:`NEAR_M` of the camera or behind it."""
-        if self._pose is None or self.size_mm is None:
+        object within :data:`NEAR_M` of the camera or behind it (``size_mm``: (n, 2), one
+        object per sample; default: the pipeline's)."""
+        if self._pose is None or (size_mm is None and self.size_mm is None):
             return
         label = self._pose[1].label
         pose = params[label]
         names = ("distance_m", "yaw_deg", "pitch_deg", "roll_deg", "offset_x", "offset_y")
         if not all(k in pose for k in names):
             return
-        near = nearest_depth(self.camera, self.size_mm, pose) <= NEAR_M
+        sizes = torch.as_tensor(self.size_mm if size_mm is None else size_mm,
+                                dtype=torch.float64).expand(params.n, 2)
+        near = nearest_depth(self.camera, sizes, pose) <= NEAR_M
         if not bool(near.any()):
             return
         j = int(near.nonzero()[0, 0])
         what = ", ".join(f"{k} {float(pose[k][j]):g}" for k in names)
-        w, h = self.size_mm
+        w, h = sizes[j].tolist()
         raise UserError(f"sample {j} ({what}) puts the {w:g} x {h:g} mm object within "
                         f"{NEAR_M * 100:g} cm of the camera or behind it", f"{where}: {label}")
 
@@ -414,6 +418,8 @@ class Pipeline:
                             f"{tuple(size_mm.shape)}", "render_pairs")
         rgb, alpha, _ = self._colour_alpha(textures)
         params = self._placed(params)
+        # each object's own size: the pipeline's ranges were checked against its size only
+        self._check_near(params, "render_pairs", size_mm)
         frame = self.frame(params, (textures.shape[-2], textures.shape[-1]), size_mm)
         win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
                    lod_bias=_sensor_bias(frame), premultiply=alpha)

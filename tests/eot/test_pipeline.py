@@ -226,6 +226,12 @@ def test_bad_render_pairs_inputs(texture: torch.Tensor) -> None:
         with pytest.raises(UserError, match="size_mm must be"):
             pipe.render_pairs(texture[None].expand(2, -1, -1, -1), torch.full((2, 2), size),
                               params)
+    # each object is checked at its own size (a kilometre-wide one at 1.5 m rendered, silently)
+    near = pipe.sample(2, _gen(), fixed={"pose.distance_m": 1.5, "pose.yaw_deg": 40.0})
+    with pytest.raises(UserError, match=r"^render_pairs: pose: sample 1 \(distance_m 1\.5, "
+                                        r".*\) puts the 1e\+06 x 500 mm object within 1 cm"):
+        pipe.render_pairs(texture[None].expand(2, -1, -1, -1),
+                          torch.tensor([[500.0, 500.0], [1e6, 500.0]]), near)
 
 
 def _corrupt(params: EOTParams, label: str, name: str, value: object | None) -> EOTParams:
