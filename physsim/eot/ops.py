@@ -40,13 +40,17 @@ def depthwise(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     borders.
 
     All samples run as one grouped convolution (groups = n C), or, for kernels wider than
-    :data:`FFT_ABOVE`, as one batched FFT product.
+    :data:`FFT_ABOVE`, as one batched FFT product. A kernel's half-width must be less than the
+    image's side, which reflection needs (a border mode chosen from the batch's widest kernel
+    would make one sample's borders depend on the others in its batch).
     """
     n, c, h, w = images.shape
     kh, kw = kernels.shape[-2:]
     ph, pw = kh // 2, kw // 2
-    # reflection needs a border narrower than the image; wider ones repeat the edge
-    mode = "reflect" if ph < h and pw < w else "replicate"
+    if ph >= h or pw >= w:
+        raise ValueError(f"a {kh}x{kw} kernel is too wide to reflect at the borders of "
+                         f"{h}x{w} images: cut its radius below the image's side")
+    mode = "reflect"
     if max(kh, kw) > FFT_ABOVE:
         return _fft_correlate(F.pad(images, (pw, pw, ph, ph), mode=mode),
                               kernels.to(images.dtype), (h, w))

@@ -69,9 +69,11 @@ def line_kernels(length_px: torch.Tensor, angle_rad: torch.Tensor, radius: int) 
 
 
 def _support(radius: float, images: torch.Tensor) -> int:
-    """A kernel's radius in pixels, cut at the image's longer side: a blur wider than the
-    image spreads the same pixels (those of the image and its repeated edges) over it all."""
-    return min(math.ceil(radius), max(images.shape[-2:]))
+    """A kernel's radius in pixels, cut at one pixel less than the image's shorter side, the
+    widest border :func:`~physsim.eot.ops.depthwise` can reflect: a blur wider than the image
+    spreads the same pixels over it all. The cut depends on the image's size alone, so each
+    sample's kernel and borders depend only on its own params, whatever the batch or chunk."""
+    return min(math.ceil(radius), min(images.shape[-2:]) - 1)
 
 
 def gaussian_blur(images: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:

@@ -37,16 +37,26 @@ def test_defocus_converts_camera_pixels_to_window_pixels() -> None:
     torch.testing.assert_close(halved, gaussian_blur(x, torch.tensor([1.0])))
 
 
-def test_kernels_depend_only_on_their_own_sample() -> None:
-    # the same sample blurred alone and beside a much larger blur: identical
-    x = _image().expand(2, -1, -1, -1)
+@pytest.mark.parametrize("other", [6.0, 45.0])
+def test_kernels_depend_only_on_their_own_sample(other: float) -> None:
+    # the same sample blurred alone and beside a much larger blur: identical, also when the
+    # larger one is cut at the window (its border mode used to switch every sample's borders
+    # from reflected to repeated, so a chunk's images depended on its other samples)
+    x = _image(size=24)[..., :20].expand(2, -1, -1, -1)
     for t, key in ((Defocus(), "sigma_px"), (Defocus({"shape": "disk"}), "sigma_px"),
                    (MotionBlur(), "length_px")):
         p = t.sample(2, torch.Generator().manual_seed(0))
-        p[key] = torch.tensor([0.7, 6.0])
+        p[key] = torch.tensor([0.7, other])
         both = t.apply(x, p)
         alone = t.apply(x[:1], {k: v[:1] for k, v in p.items()})
         torch.testing.assert_close(both[:1], alone)
+
+
+def test_depthwise_refuses_a_kernel_too_wide_to_reflect() -> None:
+    from physsim.eot import ops
+
+    with pytest.raises(ValueError, match="too wide to reflect"):
+        ops.depthwise(torch.rand(1, 3, 8, 12), torch.ones(1, 17, 17))
 
 
 @pytest.mark.parametrize("t", [Defocus({"shape": "disk", "sigma_px": 1.5}),
@@ -159,4 +169,4 @@ def test_kernels_are_never_wider_than_the_window(monkeypatch: pytest.MonkeyPatch
     for t in (Defocus({"sigma_px": 1.0}), Defocus({"shape": "disk"}), MotionBlur()):
         p = t.sample(2, torch.Generator().manual_seed(0))
         t.apply(x, {**p, PX_SCALE: torch.tensor([2000.0, 1e6])})
-    assert len(widths) == 3 and max(widths) <= 2 * 32 + 1
+    assert len(widths) == 3 and max(widths) <= 2 * 31 + 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -72,6 +73,23 @@ def test_select_gives_the_same_samples(texture: torch.Tensor) -> None:
     full = pipe.render(texture[None], params)
     part = pipe.render(texture[None], pipe.select(params, slice(2, 5)))
     torch.testing.assert_close(part, full[:, 2:5])
+
+
+def test_chunks_render_as_the_whole_batch_even_with_blurs_wider_than_the_window(
+        texture: torch.Tensor) -> None:
+    # a blur cut at the window's size used to switch the whole batch's borders from reflected
+    # to repeated, so a sample rendered differently with other chunk-mates (by up to 0.2)
+    pipe = Pipeline({"transforms": [{"pose": {}}, {"crop": {}}, {"background": {}},
+                                    {"gaussian_blur": {"sigma_px": [0, 15]}},
+                                    {"motion_blur": {"length_px": [0, 40]}}]},
+                    output_size=(24, 20), size_mm=(500.0, 500.0))
+    params = pipe.sample(7, _gen(0))
+    assert float(params["gaussian_blur"]["sigma_px"].max()) > 8  # wider than the window
+    whole = pipe.render(texture[None], params)
+    for cut in ((0, 3, 6, 7), tuple(range(8))):
+        parts = [pipe.render(texture[None], pipe.select(params, slice(a, b)))
+                 for a, b in itertools.pairwise(cut)]
+        torch.testing.assert_close(torch.cat(parts, 1), whole)
 
 
 def test_chunked_eot_gradient_equals_one_batch() -> None:
