@@ -67,3 +67,13 @@ def test_per_sample_quality_and_odd_sizes() -> None:
     err = (y - x).abs().mean((1, 2, 3))
     assert err[0] > 2 * err[1]  # quality 10 loses far more than 95
     torch.testing.assert_close(jpeg(x[1:], torch.tensor([95.0])), y[1:])
+
+
+def test_the_dct_basis_is_orthonormal_to_its_precision() -> None:
+    from physsim.eot.jpeg import dct_basis
+
+    # float64 was orthonormal only to 7e-8: its scale factors had been rounded to float32
+    for dtype, tol in ((torch.float64, 1e-14), (torch.float32, 1e-6)):
+        b = dct_basis(dtype, "cpu")
+        err = (b.double() @ b.double().T - torch.eye(64, dtype=torch.float64)).abs().max()
+        assert b.dtype == dtype and float(err) < tol, (dtype, float(err))
