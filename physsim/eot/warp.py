@@ -262,6 +262,15 @@ def warp(texture: torch.Tensor, matrix: torch.Tensor,
     size = (texture.shape[-2], texture.shape[-1])
     plan = _plan(matrix, size, prefilter, lod_bias)
     first, last = plan[0][0], plan[-1][0]
+    pad_h, pad_w = -size[0] % 2**last, -size[1] % 2**last
+    if premultiply is not None and (pad_h or pad_w):
+        # an object whose sides are not multiples of the coarsest level's box: beyond its
+        # right and bottom edges lies transparent nothing, so that a partial box holds part
+        # of the object rather than stretching it (averaged over what it covers, a box at
+        # the edge made the object up to a fifth larger, and shifted it)
+        texture = F.pad(texture, (0, pad_w, 0, pad_h))
+        premultiply = F.pad(premultiply, (0, pad_w, 0, pad_h))
+        alpha_levels = None
     levels = (build_pyramid(texture, first, last) if premultiply is None
               else premultiplied_pyramid(texture, premultiply, first, last, alpha_levels))
     out: torch.Tensor | None = None

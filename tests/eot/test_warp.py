@@ -183,3 +183,21 @@ def test_window_grid_sends_pixels_beyond_the_horizon_outside_the_texture() -> No
     assert grid[0][~front].eq(-4.0).all() and int((~front).sum()) == 6
     front_only = warp_module.window_grid(minv, (3, 4), torch.float32)  # no horizon in view
     torch.testing.assert_close(front_only[0], expected[:, :4])
+
+
+@pytest.mark.parametrize("side", [513, 520, 600, 1000])
+def test_an_object_of_any_size_covers_the_same_window_area(side: int) -> None:
+    # sides that are not multiples of the coarsest level's box: the partial boxes at the
+    # right and bottom edges used to stretch the object (513 px: 11% more area, shifted)
+    from physsim.eot.pipeline import Pipeline
+
+    pipe = Pipeline({"transforms": [
+        {"pose": {"distance_m": 60, "yaw_deg": 0, "pitch_deg": 0, "roll_deg": 0, "offset": 0}},
+        {"crop": {"margin": 0.3, "jitter": 0}}, {"background": {"kind": "flat", "gray": 0.0}}]},
+        output_size=(32, 32), size_mm=(750.0, 750.0))
+    params = pipe.sample(1, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        area = [float(pipe.render(torch.ones(1, 4, n, n), params)[0, 0, 0].sum())
+                for n in (512, side)]
+    assert area[0] == pytest.approx(400.0, rel=1e-4)
+    assert area[1] == pytest.approx(area[0], rel=0.01)
