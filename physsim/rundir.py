@@ -14,6 +14,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -113,6 +114,16 @@ def finish(run_dir: Path) -> Path:
         if held is not None:
             os.close(held[1])
     return run_dir
+
+
+def abandon(run_dir: Path) -> None:
+    """Remove an unfinished run's ``.partial`` (and release its lock): for a run stopped by an
+    error before it saved anything worth resuming."""
+    work = partial(run_dir)
+    held = _LOCKS.pop(work.resolve(), None)
+    shutil.rmtree(work, ignore_errors=True)
+    if held is not None:
+        os.close(held[1])
 
 
 def reopen(path: Path) -> tuple[Path, Path, dict[str, Any]]:

@@ -332,6 +332,16 @@ def _execute(sc: Scenario, run_dir: Path, work: Path, path: Path, steps: int | N
     except KeyboardInterrupt:
         store.flush()
         raise Interrupted(run_dir, work) from None
+    except UserError as exc:
+        # a problem only found as the work ran (an attack's own check of its budget, a file
+        # an option names): named after the scene file; a run that saved no progress leaves
+        # nothing behind to block the next one, one that did keeps it for a resume
+        store.flush()
+        if store.path.is_file():
+            raise UserError(f"{exc} (the run's progress stays in {work}; remove it to start "
+                            f"again)", str(path)) from None
+        rundir.abandon(run_dir)
+        raise UserError(str(exc), str(path)) from None
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)

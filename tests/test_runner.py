@@ -284,6 +284,23 @@ def test_a_target_that_is_the_objects_own_class_is_refused(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
 
 
+def test_an_error_found_as_the_run_starts_names_the_scene_and_leaves_nothing(
+        tmp_path: Path) -> None:
+    # one_pixel checks its budget (eps: a number of pixels, >= 1) as it runs: the error used to
+    # name no file and leave run.partial behind, which blocked the next run and its resume
+    scene = {"name": "late", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
+             "attack": {"name": "one_pixel", "budget": {"norm": "l0", "eps": 0.5, "steps": 2}}}
+    path = write(tmp_path, scene)
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "run")])
+    assert result.exit_code == 2 and result.stderr.startswith(
+        f"Error: {path}: attack 'one_pixel' budget.eps: "), result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
+    scene["attack"]["budget"]["eps"] = 1.0
+    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, scene)), "-o",
+                                      str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+
+
 def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["run", "--resume", str(tmp_path / "nothing")])
     assert result.exit_code == 2 and "no interrupted run here" in result.output

@@ -31,7 +31,7 @@ class DefenseGANOptions(DomainOptions):
     steps: int = Field(60, ge=1)
     restarts: int = Field(4, ge=1)
     lr: float = Field(0.1, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1)  # what torch.Generator.manual_seed takes
 
 
 def project(generator: Generator, target: torch.Tensor, z0: torch.Tensor, steps: int,

@@ -86,3 +86,15 @@ def test_training_record_states_epsilon(digits_cnn: Classifier) -> None:
     record = AdvTrainPGD().training_record(digits_cnn)
     assert record["defense"] == "adv_train_pgd" and record["eps"] > 0
     assert 0 < record["pgd_accuracy"] <= 1
+
+
+def test_defense_gan_seed_is_one_torch_takes() -> None:
+    # 2**64 passed the options and ended in a ValueError traceback inside the run
+    from physsim_defenses.defense_gan import DefenseGANOptions
+
+    from physsim.options import parse_options
+
+    with pytest.raises(UserError, match=r"seed: Input should be less than or equal to "
+                                        r"9223372036854775807"):
+        parse_options(DefenseGANOptions, {"seed": 2**64}, "defense_gan")
+    assert parse_options(DefenseGANOptions, {"seed": 2**63 - 1}, "defense_gan").seed == 2**63 - 1
