@@ -53,6 +53,8 @@ class Budget:
             raise UserError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}", "budget")
         if not self.eps >= 0:
             raise UserError(f"eps must be >= 0, got {self.eps}", "budget.eps")
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int):
+            raise UserError(f"steps must be a whole number, got {self.steps!r}", "budget.steps")
         if self.steps < 1:
             raise UserError(f"steps must be >= 1, got {self.steps}", "budget.steps")
         if self.step_size is not None and not self.step_size > 0:
@@ -253,8 +255,19 @@ class Attack(Component):
         """
         where = f"attack {self.name!r}"
         self.check_request(budget.norm, goal.mode)
-        if x0.is_floating_point() and (x0.min() < 0 or x0.max() > 1):
+        # (NaN fails both comparisons)
+        if x0.is_floating_point() and not bool(((x0 >= 0) & (x0 <= 1)).all()):
             raise UserError("x0 must have values in [0, 1]", where)
+        c = getattr(objective, "num_classes", None)
+        for name, idx in (("labels", goal.labels), ("targets", goal.targets)):
+            if idx is None:
+                continue
+            if idx.shape != (x0.shape[0],):
+                raise UserError(f"goal.{name} must have shape ({x0.shape[0]},), one class per "
+                                f"input, got {tuple(idx.shape)}", where)
+            if isinstance(c, int) and idx.numel() and not bool(((idx >= 0) & (idx < c)).all()):
+                raise UserError(f"goal.{name} must be class indices from 0 to {c - 1}, got "
+                                f"{int(idx.min())} to {int(idx.max())}", where)
         if goal.mode == "least_likely" and goal.targets is None:
             with torch.no_grad():
                 ll = objective.predict(x0).mean(1).argmin(-1)

@@ -32,6 +32,35 @@ def test_zero_steps() -> None:
     assert "budget.steps" in _one_line(exc)
 
 
+@pytest.mark.parametrize("steps", [2.5, True])
+def test_steps_must_be_a_whole_number(steps: object) -> None:
+    # 2.5 was accepted, and pgd then failed inside range() with a TypeError
+    with pytest.raises(UserError, match=r"budget\.steps: steps must be a whole number"):
+        Budget("linf", 0.1, steps)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    ("nan_x0", "x0 must have values in \\[0, 1\\]"),  # a NaN passed and came back as NaN
+    ("target_out_of_range", "goal.targets must be class indices from 0 to"),  # an IndexError
+    ("labels_too_short", "goal.labels must have shape"),  # lbfgs took it silently
+])
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "lbfgs"])
+def test_inputs_and_goals_are_checked_before_the_attack(name: str, bad: str, message: str,
+                                                        multiclass: Case) -> None:
+    x0, labels = multiclass.x0.clone(), multiclass.labels
+    targets = (labels + 1) % multiclass.classes
+    if bad == "nan_x0":
+        x0[0, 0, 0, 0] = float("nan")
+    elif bad == "target_out_of_range":
+        targets = torch.full_like(labels, multiclass.classes + 4)
+    else:
+        labels = labels[:-1]
+    attack = get_attacks()[name]({})
+    with pytest.raises(UserError, match=f"^attack '{name}': {message}"):
+        attack.run(multiclass.objective(), x0, Goal("targeted", labels, targets),
+                   Budget("l2" if name == "lbfgs" else "linf", 0.5, 2))
+
+
 def test_targeted_without_a_target(multiclass: Case) -> None:
     with pytest.raises(UserError, match="target") as exc:
         Goal("targeted", multiclass.labels)
