@@ -229,6 +229,12 @@ class Attack(Component):
             raise UserError(f"mode {mode!r} is not supported (supported: "
                             f"{', '.join(self.modes)})", where)
 
+    def check_budget(self, budget: Budget) -> None:
+        """A :class:`UserError` if the attack cannot keep ``budget`` (e.g. an eps it has no use
+        for). The core calls it for every budget of a scene (each eps of a sweep too) as the
+        scene is built, before any work, and again in :meth:`run`. By default any budget
+        goes."""
+
     def run(
         self,
         objective: Objective,
@@ -255,6 +261,7 @@ class Attack(Component):
         """
         where = f"attack {self.name!r}"
         self.check_request(budget.norm, goal.mode)
+        self.check_budget(budget)
         # (NaN fails both comparisons)
         if x0.is_floating_point() and not bool(((x0 >= 0) & (x0 <= 1)).all()):
             raise UserError("x0 must have values in [0, 1]", where)

@@ -156,9 +156,12 @@ def build_scenario(scene: Scene, source: str = "<scene>", *, seed: int | None = 
     fields = ["attack"] if scene.attack else [f"sweep.attacks[{i}]" for i in range(len(specs))]
     attacks = tuple((s, lookup("attack", s.name, f"{f}.name")(s.options))
                     for s, f in zip(specs, fields, strict=True))
+    sweep_eps = scene.sweep.eps if scene.sweep is not None and scene.sweep.eps else [None]
     for (spec, attack), at in zip(attacks, fields, strict=True):
         try:
             attack.check_request(budget_of(spec).norm, spec.mode)
+            for eps in sweep_eps:  # each budget the attack will be run at
+                attack.check_budget(budget_of(spec, eps=eps))
         except UserError as exc:  # before any attack of a sweep has run
             raise UserError(str(exc), at) from None
         if spec.target is not None:

@@ -285,20 +285,42 @@ def test_a_target_that_is_the_objects_own_class_is_refused(tmp_path: Path) -> No
 
 
 def test_an_error_found_as_the_run_starts_names_the_scene_and_leaves_nothing(
-        tmp_path: Path) -> None:
-    # one_pixel checks its budget (eps: a number of pixels, >= 1) as it runs: the error used to
-    # name no file and leave run.partial behind, which blocked the next run and its resume
-    scene = {"name": "late", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
-             "attack": {"name": "one_pixel", "budget": {"norm": "l0", "eps": 0.5, "steps": 2}}}
-    path = write(tmp_path, scene)
+        tmp_path: Path, monkeypatch: Any) -> None:
+    import physsim.evaluate
+
+    def late(*args: Any, **kwargs: Any) -> None:  # e.g. too few images left to calibrate
+        raise UserError("found only as the work ran", "defenses")
+
+    # such an error used to name no file and leave run.partial behind, which blocked the
+    # next run with that name and could not be resumed either
+    monkeypatch.setattr(physsim.evaluate, "evaluate_scenario", late)
+    path = write(tmp_path, {"name": "late", "classifier": {"name": "toy_linear"},
+                            "data": {"n": 4}, "attack": {"name": "fgsm"}})
     result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "run")])
-    assert result.exit_code == 2 and result.stderr.startswith(
-        f"Error: {path}: attack 'one_pixel' budget.eps: "), result.output
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: {path}: defenses: found only as the work ran\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
-    scene["attack"]["budget"]["eps"] = 1.0
-    result = CliRunner().invoke(cli, ["run", str(write(tmp_path, scene)), "-o",
-                                      str(tmp_path / "run")])
+    monkeypatch.undo()
+    result = CliRunner().invoke(cli, ["run", str(path), "-o", str(tmp_path / "run")])
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(("attack", "message"), [
+    # one_pixel's eps is a number of pixels; it was checked only once the attack ran, after
+    # the attacks before it in a sweep
+    ({"name": "one_pixel", "budget": {"norm": "l0", "eps": 0.5, "steps": 2}},
+     "attack 'one_pixel' budget.eps: eps is the number of pixels"),
+    # the patch replaces what lies under it: an eps of 0.01 was reported and never kept
+    ({"name": "adversarial_patch", "budget": {"norm": "linf", "eps": 0.01, "steps": 2}},
+     "attack 'adversarial_patch' budget.eps: the patch replaces what lies under it"),
+])
+def test_a_budget_the_attack_cannot_keep_is_refused_before_any_work(
+        tmp_path: Path, attack: dict, message: str) -> None:
+    scene = {"name": "budgets", "classifier": {"name": "toy_linear"}, "data": {"n": 4},
+             "sweep": {"attacks": [{"name": "fgsm"}, attack]}}
+    with pytest.raises(UserError, match=r"scene\.yaml: sweep\.attacks\[1\]: " + message):
+        run_scene(write(tmp_path, scene), output=tmp_path / "run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scene.yaml"]
 
 
 def test_resume_needs_an_interrupted_run(tmp_path: Path) -> None:

@@ -174,13 +174,17 @@ def _best_images(pix: _Pixels, u: torch.Tensor, colour: torch.Tensor,
     return pix.render(rows, u[rows, best].unsqueeze(1), colour[rows, best].unsqueeze(1))
 
 
-def _pixels_from_eps(budget: Budget, x0: torch.Tensor) -> int:
-    where = "attack 'one_pixel'"
-    if x0.ndim != 4:
-        raise UserError(f"needs images (B, C, H, W), got shape {tuple(x0.shape)}", where)
+def _check_pixels(budget: Budget) -> None:
     if math.isinf(budget.eps) or budget.eps < 1:
         raise UserError(f"eps is the number of pixels and must be a finite number >= 1, got "
-                        f"{budget.eps}", f"{where} budget.eps")
+                        f"{budget.eps}", "attack 'one_pixel' budget.eps")
+
+
+def _pixels_from_eps(budget: Budget, x0: torch.Tensor) -> int:
+    if x0.ndim != 4:
+        raise UserError(f"needs images (B, C, H, W), got shape {tuple(x0.shape)}",
+                        "attack 'one_pixel'")
+    _check_pixels(budget)
     return int(budget.eps)
 
 
@@ -192,6 +196,9 @@ class OnePixel(KernelAttack):
     black_box = True
     Options = OnePixelOptions
     kernel = staticmethod(one_pixel)
+
+    def check_budget(self, budget: Budget) -> None:
+        _check_pixels(budget)
 
 
     def total_steps(self, budget: Budget) -> int:

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
 from physsim.checkpoint import objective_state, restore_objective
+from physsim.errors import UserError
 from physsim.options import Options
 
 
@@ -81,6 +82,11 @@ class AdversarialPatch(Attack):
     resumable = True
     norms = ("linf",)
     modes = ("targeted", "untargeted", "least_likely")
+
+    def check_budget(self, budget: Budget) -> None:
+        if budget.eps < 1:  # an eps below 1 was accepted, reported, and never kept
+            raise UserError(f"the patch replaces what lies under it, so its L-inf budget is "
+                            f"eps 1; got {budget.eps:g}", f"attack {self.name!r} budget.eps")
 
     def perturb(self, objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget, *,
                 mask: torch.Tensor | None, generator: torch.Generator,
