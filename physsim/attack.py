@@ -9,6 +9,7 @@ files or the CLI. Inputs live in [0, 1]; the classifier owns its normalisation.
 
 from __future__ import annotations
 
+import numbers
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -53,7 +54,7 @@ class Budget:
             raise UserError(f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}", "budget")
         if not self.eps >= 0:
             raise UserError(f"eps must be >= 0, got {self.eps}", "budget.eps")
-        if isinstance(self.steps, bool) or not isinstance(self.steps, int):
+        if isinstance(self.steps, bool) or not isinstance(self.steps, numbers.Integral):
             raise UserError(f"steps must be a whole number, got {self.steps!r}", "budget.steps")
         if self.steps < 1:
             raise UserError(f"steps must be >= 1, got {self.steps}", "budget.steps")
