@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from physsim.attack import Attack, AttackResult, Budget, Callback, Goal, Objective
 from physsim.checkpoint import objective_state, restore_objective
@@ -49,6 +49,20 @@ class RP2Options(Options):
     palette: Literal["bw", "bw_red_yellow"] | list[list[float]] = "bw"
     quantize: bool = True
     finetune_steps: int = Field(30, ge=0, description="steps through the quantiser")
+
+    @field_validator("palette")
+    @classmethod
+    def _printable(cls, value: str | list[list[float]]) -> str | list[list[float]]:
+        # a colour outside [0, 1] reached the texture and failed the render only after the
+        # attack; one of another length failed with a traceback
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give at least one colour")
+            for i, colour in enumerate(value):
+                if len(colour) != 3 or not all(0 <= c <= 1 for c in colour):
+                    raise ValueError(f"colour {i} must be three values (R, G, B) in [0, 1], "
+                                     f"got {colour}")
+        return value
 
 
 def _eot_term(objective: Objective, x: torch.Tensor, goal: Goal) -> tuple[torch.Tensor, ...]:

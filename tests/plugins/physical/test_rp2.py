@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import pytest
 import torch
 from physsim_physical.regions import quantize, sticker_regions
 from physsim_physical.rp2 import RP2
 
 from physsim.attack import Budget, Goal
 from physsim.eot.printer import non_printability_score
+from physsim.errors import UserError
 from physsim.objective import ClassifierObjective
 from physsim.testing import AttackContract, linear_toy_classifier, toy_images
 
@@ -72,3 +74,19 @@ def test_targeted_stickers_reach_target_on_toy_model() -> None:
     # quantised: every changed pixel is a palette colour (black or white)
     px = result.x_adv.permute(0, 2, 3, 1)[result.perturbation.abs().amax(1) > 1e-6]
     assert torch.isin(px.round(decimals=2), torch.tensor([0.05, 0.95])).all()
+
+
+@pytest.mark.parametrize(("palette", "message"), [
+    ([[2.0, 2.0, 2.0]], r"colour 0 must be three values \(R, G, B\) in \[0, 1\], got \[2\.0"),
+    ([[0.0, 0.0, 0.0], [0.5, 0.5]], r"colour 1 must be three values"),
+    ([], r"give at least one colour"),
+])
+def test_a_palette_that_cannot_be_printed_is_refused(palette: list, message: str) -> None:
+    # [[2, 2, 2]] reached the texture and failed the render only after the attack; a colour
+    # of two values failed with a traceback
+    from physsim_physical.rp2 import RP2Options
+
+    from physsim.options import parse_options
+
+    with pytest.raises(UserError, match=r"^rp2: palette: " + message):
+        parse_options(RP2Options, {"palette": palette}, "rp2")
