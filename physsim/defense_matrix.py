@@ -155,8 +155,12 @@ def _system_rows(sc: Scenario, system: DefendedSystem, spec: AttackSpec, attack:
         found = probe(sc, system, x, goal, eps, wb_success)
         reasons += found.pop("probe_reasons")
         row.update(found)
-    row["gradient_masking"] = bool(reasons)
-    row["masking_reasons"] = "; ".join(reasons)
+    if wb_success is None:  # no plain white-box attack to compare with: nothing was checked
+        why = "a detector" if system.detectors else "adaptive: false"
+        row["gradient_masking"], row["masking_reasons"] = None, f"not checked ({why})"
+    else:
+        row["gradient_masking"] = bool(reasons)
+        row["masking_reasons"] = "; ".join(reasons)
     return row
 
 

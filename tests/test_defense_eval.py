@@ -122,6 +122,9 @@ def test_the_matrix_builder_writes_both_settings_side_by_side(tmp_path: Path) ->
     # rounding has no gradient: plain white-box attacks see nothing, BPDA does
     assert by_name["threshold"]["gradient_masking"] is True
     assert 0 <= by_name["magnet_detector"]["clean_flagged"] <= 0.3
+    # a detector has no plain white-box attack to compare with: not checked, rather than False
+    assert by_name["magnet_detector"]["gradient_masking"] is None
+    assert by_name["magnet_detector"]["masking_reasons"] == "not checked (a detector)"
     assert json.loads((run / "defense_matrix.json").read_text()) == m["defense_matrix"]
     html = (run / "report.html").read_text()
     assert "Defense matrix" in html and "adaptive_success" in html
@@ -133,6 +136,9 @@ def test_adaptive_false_reports_only_the_transfer(tmp_path: Path) -> None:
     run = run_scene(_write(tmp_path, scene), output=tmp_path / "run")
     rows = json.loads((run / "defense_matrix.json").read_text())
     assert "adaptive_success" not in rows[1] and "non_adaptive_success" in rows[1]
+    # nothing was attacked through the defense, so masking was not checked (it said False)
+    assert rows[1]["gradient_masking"] is None
+    assert rows[1]["masking_reasons"] == "not checked (adaptive: false)"
 
 
 PHYSICAL_SCENE: dict[str, Any] = {
