@@ -169,9 +169,13 @@ class DefendedSystem:
 
 
 def label(ref: DefenseRef) -> str:
-    """A defense's name in the reports, with its options (``bit_depth(bits=2)``) so that one
-    defense listed twice with different settings stays two rows."""
-    opts = ",".join(f"{k}={v}" for k, v in sorted(ref.options.items()))
+    """A defense's name in the reports, with its options (``bit_depth(bits=2)``) and a
+    detector's false-positive rate when it is not the default 0.05 (``magnet_detector(fpr=
+    0.4)``), so that one defense listed twice with different settings stays two rows."""
+    items = dict(ref.options)
+    if ref.fpr != type(ref).model_fields["fpr"].default:
+        items["fpr"] = ref.fpr
+    opts = ",".join(f"{k}={v}" for k, v in sorted(items.items()))
     return f"{ref.name}({opts})" if opts else ref.name
 
 

@@ -169,7 +169,7 @@ def test_physical_scene_attacks_each_defense_through_the_renderer(tmp_path: Path
     run = run_scene(_write(tmp_path, PHYSICAL_SCENE), output=tmp_path / "run")
     m = json.loads((run / "metrics.json").read_text())
     rows = m["defense_matrix"]
-    assert [r["defense"] for r in rows] == ["none", "bit_depth", "ml_loo"]
+    assert [r["defense"] for r in rows] == ["none", "bit_depth", "ml_loo(fpr=0.1)"]
     assert all("adaptive_success" in r and "non_adaptive_success" in r for r in rows)
     assert "clean_flagged" in rows[2] and len(m["grid"]) == 2
     assert {c["texture"] for c in m["defense_grid"]} == {"clean", "non_adaptive", "adaptive"}
@@ -236,3 +236,15 @@ def test_defense_matrix_scene_builds_with_every_weight() -> None:
     assert {b.ref.name for b in trained} == {"adv_train_fgsm", "adv_train_pgd",
                                              "adv_train_ensemble", "distillation",
                                              "label_smoothing"}
+
+
+def test_one_detector_at_two_false_positive_rates_is_two_rows() -> None:
+    # both used to be labelled magnet_detector, and the summary merged them into one line
+    from physsim.defense_eval import label
+    from physsim.scene import DefenseRef
+
+    assert label(DefenseRef(name="magnet_detector")) == "magnet_detector"
+    assert label(DefenseRef(name="magnet_detector", fpr=0.05)) == "magnet_detector"
+    assert label(DefenseRef(name="magnet_detector", fpr=0.4)) == "magnet_detector(fpr=0.4)"
+    assert label(DefenseRef(name="bit_depth", options={"bits": 2}, fpr=0.1)) == \
+        "bit_depth(bits=2,fpr=0.1)"
