@@ -204,8 +204,6 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
                         "--seed", "eot-preview")
     dev = resolve_device(device, "--device")
     fixed, count = parse_fixed(fix, n)
-    inputs = (texture, params_path, Path(scene) if scene else None)
-    _check_outputs(output, save_params, force, inputs)
     eot, scene_object, digital = read_scene_eot(scene) if scene else (None, None, False)
     tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object, digital)
     try:  # (its ranges are checked against the object's size as the pipeline is built)
@@ -213,13 +211,14 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
                         device=dev)
     except UserError as exc:  # name the scene file the section came from
         raise UserError(str(exc), scene) if scene else exc from None
-    # the files the steps read (background photos, a printer profile) are inputs too
-    read: list[Path] = []
+    # before any rendering; what the command reads is never written over: the texture, the
+    # params, the scene, and the files its steps read (background photos, a printer profile)
+    read = [texture, params_path, Path(scene) if scene else None]
     for step in pipe.inputs().values():
         read += [Path(f) for f in step.get("images", [])]
         if "profile" in step:
             read.append(Path(step["profile"]))
-    _check_outputs(output, save_params, force, (*inputs, *read))
+    _check_outputs(output, save_params, force, tuple(read))
     if params_path is not None:
         try:
             data = json.loads(params_path.read_text())
