@@ -5,12 +5,18 @@ each call draws S fresh EOT samples from the objective's generator and renders e
 under each of them, so an attack's gradient is the Expectation over Transformation
 (Athalye et al. 2017, arXiv:1707.07397). The S samples may be evaluated in chunks of C with the
 gradient accumulated, so peak memory is bounded by C while the result equals one big batch.
+
+A renderer that can also prepare its params (:meth:`physsim.eot.Pipeline.prepare_many`) has
+the texture-independent part of several calls' renders worked out at once (a lookahead): the
+same params are drawn, in the same order, and the same images rendered (to float rounding),
+in less time when the windows are small.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
@@ -33,6 +39,35 @@ class Renderer(Protocol):
         ...
 
 
+@runtime_checkable
+class PreparingRenderer(Renderer, Protocol):
+    """A renderer that can also work out the texture-independent part of its renders ahead."""
+
+    def prepare_many(self, batches: Sequence[Any], texture_size: tuple[int, int]) -> list[Any]:
+        """Each batch of params prepared for textures of ``texture_size`` (height, width):
+        what :meth:`select` and :meth:`render` take in place of its params, with the same
+        result."""
+        ...
+
+
+#: The most calls a lookahead prepares at once, and the most window pixels (of all their
+#: samples together) it prepares: each keeps about 50 bytes until its call (where to sample
+#: the texture, the background, the sensor noise), so at most about 6.5 MB. That is 16 calls
+#: at 32 px and 8 samples, 4 at 64 px, and none at 224 px, where the windows' arithmetic, not
+#: the number of operations, is the cost and a lookahead gains nothing.
+LOOKAHEAD_CALLS = 16
+LOOKAHEAD_PIXELS = 1 << 17
+
+
+def lookahead_calls(renderer: Any, samples: int) -> int:
+    """How many calls' samples an objective prepares at once with ``renderer`` (1: none)."""
+    size = getattr(renderer, "output_size", None)
+    if not isinstance(renderer, PreparingRenderer) or size is None:
+        return 1
+    per_call = samples * int(size[0]) * int(size[1])
+    return max(1, min(LOOKAHEAD_CALLS, LOOKAHEAD_PIXELS // per_call))
+
+
 class ClassifierObjective:
     """:class:`physsim.attack.Objective` over a classifier, with optional EOT.
 
@@ -43,6 +78,12 @@ class ClassifierObjective:
         samples: S, EOT samples per evaluation (ignored without a renderer).
         chunk: evaluate at most this many samples per forward pass (None: all at once).
         generator: drives EOT sampling; fixed seed, fixed sequence of samples.
+        lookahead: how many calls' samples to prepare at once, when the renderer can
+            (``prepare_many``, as :class:`physsim.eot.Pipeline`); None: as many as
+            :func:`lookahead_calls` allows, or none when the samples are evaluated in chunks
+            (chunks bound memory, which preparing ahead would add to). Anything else reading
+            or drawing from ``generator`` between calls sees it as if each call drew its own
+            samples.
     """
 
     def __init__(
@@ -53,6 +94,7 @@ class ClassifierObjective:
         samples: int = 1,
         chunk: int | None = None,
         generator: torch.Generator | None = None,
+        lookahead: int | None = None,
     ) -> None:
         self.model = model
         self.num_classes = num_classes
@@ -60,9 +102,19 @@ class ClassifierObjective:
         self.samples = samples if renderer is not None else 1
         self.chunk = chunk or self.samples
         self.generator = generator or torch.Generator().manual_seed(0)
+        if lookahead is None:
+            lookahead = (lookahead_calls(renderer, self.samples)
+                         if self.chunk >= self.samples else 1)
+        self.lookahead = max(1, int(lookahead))
+        self._preparer = renderer if isinstance(renderer, PreparingRenderer) else None
+        if self._preparer is None:
+            self.lookahead = 1
         self.forwards = 0
         self.backwards = 0
         self.queries = 0
+        # prepared calls ahead: (generator state before the call's draw, after it, prepared)
+        self._ahead: deque[tuple[torch.Tensor, torch.Tensor, Any]] = deque()
+        self._ahead_size: tuple[int, ...] = ()
 
     def _logits_of(self, x: torch.Tensor, params: Any) -> torch.Tensor:
         images = x.unsqueeze(1) if self.renderer is None else self.renderer.render(x, params)
@@ -71,17 +123,45 @@ class ClassifierObjective:
         self.queries += b * s
         return self.model(images.flatten(0, 1)).view(b, s, -1)
 
-    def _chunks(self) -> list[Any]:
+    def _chunks(self, x: torch.Tensor) -> list[Any]:
         if self.renderer is None:
             return [None]
-        params = self.renderer.sample(self.samples, self.generator)
+        if self.lookahead > 1:
+            params = self._prepared(tuple(x.shape[-2:]))
+        else:
+            params = self.renderer.sample(self.samples, self.generator)
+        if self.chunk >= self.samples:
+            return [params]
         return [
             self.renderer.select(params, slice(i, min(i + self.chunk, self.samples)))
             for i in range(0, self.samples, self.chunk)
         ]
 
+    def _prepared(self, size: tuple[int, ...]) -> Any:
+        """This call's samples, prepared for textures of ``size``: the next of the lookahead,
+        drawn afresh (with the next calls') when there is none, or when the generator is not
+        where the lookahead left it (something else drew from it, or set its state)."""
+        gen, ahead, renderer = self.generator, self._ahead, self._preparer
+        assert renderer is not None
+        state = gen.get_state()
+        if not ahead or size != self._ahead_size or not torch.equal(ahead[0][0], state):
+            ahead.clear()
+            # the draws as the calls would make them, one after the other; prepared as one
+            # batch, outside any inference mode (the tensors are kept for later calls)
+            with torch.inference_mode(False), torch.no_grad():
+                states, draws = [state], []
+                for _ in range(self.lookahead):
+                    draws.append(renderer.sample(self.samples, gen))
+                    states.append(gen.get_state())
+                parts = renderer.prepare_many(draws, (size[0], size[1]))
+            ahead.extend((states[i], states[i + 1], part) for i, part in enumerate(parts))
+            self._ahead_size = size
+        _, after, prepared = ahead.popleft()
+        gen.set_state(after)
+        return prepared
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.cat([self._logits_of(x, p) for p in self._chunks()], dim=1)
+        return torch.cat([self._logits_of(x, p) for p in self._chunks(x)], dim=1)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
@@ -94,16 +174,22 @@ class ClassifierObjective:
         # for a tensor made under inference mode, which cannot take a gradient); a chunk's
         # gradient is freed once added, so that only its graph's memory grows with the chunk
         x = (x.clone() if x.is_inference() else x.detach()).requires_grad_(True)
-        grad = torch.zeros_like(x)
-        loss = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
+        grad: torch.Tensor | None = None
+        loss: torch.Tensor | None = None
         outs = []
-        for params in self._chunks():
+        for params in self._chunks(x):
             logits = self._logits_of(x, params)
             part = loss_fn(logits).sum(1) / self.samples
             (g,) = torch.autograd.grad(part.sum(), x)
             self.backwards += 1
-            grad += g
+            # the first chunk's gradient is the sum so far (a texture-sized zero-fill and
+            # addition less per step); a broadcast one is made a tensor of its own
+            if grad is None:
+                grad = g if g.is_contiguous() else g.contiguous()
+            else:
+                grad += g
             del g
-            loss += part.detach()
+            loss = part.detach() if loss is None else loss + part.detach()
             outs.append(logits.detach())
-        return loss, grad, torch.cat(outs, dim=1)
+        assert grad is not None and loss is not None
+        return loss, grad, outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)

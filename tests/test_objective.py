@@ -127,3 +127,20 @@ def test_inputs_made_under_inference_mode_take_a_gradient() -> None:
     _, grad, _ = obj.value_and_grad(x, goal.loss)
     reference = ClassifierObjective(model, 3, renderer=ShiftRenderer(), samples=4, chunk=2)
     torch.testing.assert_close(grad, reference.value_and_grad(toy_images(2), goal.loss)[1])
+
+
+def test_the_gradient_is_a_tensor_of_its_own() -> None:
+    """A gradient that autograd hands back broadcast (here, of a sum) comes back as a tensor
+    of its own, which an attack may update in place; chunks add up into it."""
+    def model(x: torch.Tensor) -> torch.Tensor:  # (N, 3, H, W) -> (N, 2)
+        s = x.sum((1, 2, 3))
+        return torch.stack([s, -s], 1)
+
+    x = toy_images(2)
+    for renderer, chunk in ((None, None), (ShiftRenderer(), 2)):
+        obj = ClassifierObjective(model, 2, renderer=renderer, samples=4, chunk=chunk)
+        _, grad, _ = obj.value_and_grad(x, lambda logits: logits[..., 0])
+        assert grad.is_contiguous() and grad.shape == x.shape
+        grad.mul_(2)  # writable in place
+    _, grad, _ = ClassifierObjective(model, 2).value_and_grad(x, lambda logits: logits[..., 0])
+    torch.testing.assert_close(grad, torch.ones_like(x))

@@ -1,4 +1,5 @@
-"""The transform contracts: ``sample(n, generator) -> params``, ``apply(images, params)``.
+"""The transform contracts: ``sample(n, generator) -> params``, ``apply(images, params)``
+(and, optionally, ``prepare(params, size, dtype)``: what ``apply`` needs from the params alone).
 
 Three kinds of transform meet in an EOT pipeline:
 
@@ -57,6 +58,28 @@ class Transform(Component):
     @abstractmethod
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         """Images (n, C, H, W) in [0, 1] and params of n samples -> images, same shape."""
+
+    def prepare(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> Params:
+        """What :meth:`apply` would compute from the params alone, for n samples at once.
+
+        Optional (the default prepares nothing). A pipeline rendering samples prepared ahead
+        (:meth:`physsim.eot.Pipeline.prepare`: an attack's objective prepares the samples of
+        many steps in one batch) calls it once for all of them, and later hands :meth:`apply`
+        each step's rows of the result among its params. ``apply`` must give the same images
+        with them as without (to float rounding: an elementwise function computed over a
+        larger batch may round a last bit differently), and must not require them (it is also
+        called without). Only work that costs more per call than per sample is worth
+        preparing: many small operations on small windows.
+
+        Args:
+            params: n samples' params (with ``px_scale`` if :attr:`camera_pixels`).
+            size: (h, w) of the images :meth:`apply` will receive, 3 channels.
+            dtype: their floating type.
+
+        Returns:
+            Tensors whose first dimension is n, under names that begin with ``"prepared_"``.
+        """
+        return {}
 
     def check_params(self, params: Params) -> None:
         """Raise ``ValueError`` naming the param if ``params`` are impossible.

@@ -207,6 +207,10 @@ class SensorNoise(Transform):
             require(params, name, "between 0 and 1", lambda v: (v >= 0) & (v <= 1))
         require_seed(params)
 
+    def prepare(self, params: Params, size: tuple[int, int], dtype: torch.dtype) -> Params:
+        # the noise field: a function of the seed alone
+        return {"prepared_noise": normal_field(params["seed"], (3, *size), dtype=dtype)}
+
     def apply(self, images: torch.Tensor, params: Params) -> torch.Tensor:
         n, dt = len(images), images.dtype
         # a window pixel averages 1 / px_scale**2 camera pixels when the crop is shrunk, which
@@ -214,6 +218,8 @@ class SensorNoise(Transform):
         shrink2 = _px_scale(params, n, images).clamp(max=1).view(-1, 1, 1, 1) ** 2
         a = params["poisson_scale"].to(dt).view(-1, 1, 1, 1) * shrink2
         b2 = params["gaussian_std"].to(dt).view(-1, 1, 1, 1) ** 2 * shrink2
-        eps = normal_field(params["seed"], tuple(images.shape[1:]), dtype=dt)
+        eps = params.get("prepared_noise")
+        if eps is None or eps.shape != images.shape or eps.dtype != dt:
+            eps = normal_field(params["seed"], tuple(images.shape[1:]), dtype=dt)
         std = torch.sqrt(torch.addcmul(b2, images, a).clamp(min=1e-8))
         return torch.addcmul(images, std, eps).clamp(0, 1)

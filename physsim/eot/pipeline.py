@@ -48,7 +48,8 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -58,10 +59,19 @@ from physsim.eot.base import PX_SCALE, BackgroundTransform, Frame, GeometricTran
 from physsim.eot.camera import NEAR_M, Pose, least_depth, nearest_depth, window_matrix
 from physsim.eot.config import EOTConfig, Step
 from physsim.eot.params import EOTParams
-from physsim.eot.warp import build_pyramid, level_count, warp
+from physsim.eot.warp import (
+    build_pyramid,
+    group_levels_parts,
+    level_count,
+    level_matrices,
+    sample_lod,
+    uniform_extent,
+    warp,
+    window_grid,
+)
 from physsim.errors import UserError
 
-__all__ = ["EOTConfig", "EOTParams", "Pipeline"]
+__all__ = ["EOTConfig", "EOTParams", "Pipeline", "Prepared"]
 
 #: The margin of the window when the pipeline has no crop step.
 DEFAULT_MARGIN = 0.1
@@ -73,7 +83,7 @@ def _sensor_bias(frame: Frame) -> torch.Tensor:
     return torch.log2(frame.px_scale.clamp(min=1.0))
 
 
-def _coverage_grad(alpha: torch.Tensor, frame: Frame) -> bool:
+def _coverage_grad(alpha: torch.Tensor, matrix: torch.Tensor) -> bool:
     """Whether the windows' alpha depends on a tensor that takes a gradient.
 
     It is the object's coverage, a function of the texture's alpha and of the geometry
@@ -82,7 +92,59 @@ def _coverage_grad(alpha: torch.Tensor, frame: Frame) -> bool:
     un-premultiplying and the compositing, which reaches nothing (at K = 8 and 32 px, about
     0.13 ms of a 19 ms EOT step).
     """
-    return alpha.requires_grad or frame.matrix.requires_grad
+    return alpha.requires_grad or matrix.requires_grad
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What rendering n samples needs besides the texture, worked out ahead
+    (:meth:`Pipeline.prepare`): render it, or a :meth:`select`-ion of it, as the params
+    themselves, with the same images (to float rounding: worked out in a larger batch, an
+    elementwise function may round a last bit differently; in this project's checks they
+    are bit for bit the same).
+
+    At small windows this part of a render is mostly the fixed cost of small tensor
+    operations, not arithmetic, so preparing the samples of many steps in one batch costs
+    little more than preparing one step's (see :class:`physsim.objective.ClassifierObjective`).
+
+    Attributes:
+        params: the samples' params, on the pipeline's device.
+        texture_size: (height, width) of the textures it was prepared for.
+        matrix: (n, 3, 3) float64 texture -> window homographies.
+        px_scale: (n,) window pixels per camera pixel.
+        lod: (n,) the level of detail each sample is drawn at (None without prefiltering).
+        grids: (n, h, w, 2) sampling grids by the extent of the pyramid levels they address
+            (empty where that extent depends on the levels a batch uses).
+        background: (n, 3, h, w) the background step's images (None without one, or when
+            the render is to draw them).
+        steps: by step label, what its transform prepared (:meth:`Transform.prepare`).
+        plan: the samples grouped by pyramid level, as :func:`physsim.eot.warp.warp` takes
+            it (None: grouped when rendered).
+    """
+
+    params: EOTParams
+    texture_size: tuple[int, int]
+    matrix: torch.Tensor
+    px_scale: torch.Tensor
+    lod: torch.Tensor | None
+    grids: dict[tuple[float, float], torch.Tensor]
+    background: torch.Tensor | None
+    steps: dict[str, Params]
+    plan: list[tuple[int, torch.Tensor, torch.Tensor]] | None = None
+
+    @property
+    def n(self) -> int:
+        return self.params.n
+
+    def select(self, index: slice) -> Prepared:
+        """The prepared samples ``index``: the same as preparing their params alone (their
+        grouping by level is left to the render)."""
+        return Prepared(self.params.select(index), self.texture_size, self.matrix[index],
+                        self.px_scale[index], None if self.lod is None else self.lod[index],
+                        {k: v[index] for k, v in self.grids.items()},
+                        None if self.background is None else self.background[index],
+                        {label: {k: v[index] for k, v in p.items()}
+                         for label, p in self.steps.items()})
 
 
 class Pipeline:
@@ -263,8 +325,8 @@ class Pipeline:
         raise UserError(f"sample {j} ({what}) puts the {w:g} x {h:g} mm object within "
                         f"{NEAR_M * 100:g} cm of the camera or behind it", f"{where}: {label}")
 
-    def select(self, params: EOTParams, index: slice) -> EOTParams:
-        """The params of samples ``index`` (for chunked evaluation)."""
+    def select(self, params: EOTParams | Prepared, index: slice) -> EOTParams | Prepared:
+        """The params (or prepared params) of samples ``index`` (for chunked evaluation)."""
         return params.select(index)
 
     def check(self, params: EOTParams, where: str = "EOT params") -> EOTParams:
@@ -359,7 +421,69 @@ class Pipeline:
 
     # rendering --------------------------------------------------------------------------
 
-    def render(self, x: torch.Tensor, params: EOTParams,
+    def prepare_many(self, batches: Sequence[EOTParams], texture_size: tuple[int, int]
+                     ) -> list[Prepared]:
+        """:meth:`prepare` of each batch, worked out as one batch: at small windows this
+        costs little more than preparing one, and rendering each batch's part is then faster
+        than rendering its params (an attack's objective does this for its next steps)."""
+        if not batches:
+            return []
+        values = {label: {k: torch.cat([b[label][k] for b in batches]) for k in p}
+                  for label, p in batches[0].values.items()}
+        whole = self.prepare(EOTParams(values, sum(b.n for b in batches)), texture_size,
+                             background=False)
+        sizes = [b.n for b in batches]
+        plans: list[Any] = (
+            [None] * len(sizes) if whole.lod is None else
+            group_levels_parts(whole.lod, level_count(whole.texture_size), sizes))
+        out, start = [], 0
+        for n, plan in zip(sizes, plans, strict=True):
+            part = whole.select(slice(start, start + n))
+            # the backgrounds batch by batch: they cost per sample, not per call, and drawn
+            # together their temporaries would take most of the memory preparing takes
+            out.append(replace(part, plan=plan, background=self._generate(part.params)))
+            start += n
+        return out
+
+    def _generate(self, params: EOTParams) -> torch.Tensor | None:
+        """The background step's images of ``params`` (None without one)."""
+        step = self._background_step()
+        return (None if step is None else
+                step[1].generate(params[step[0]], self.output_size, self.dtype))
+
+    def prepare(self, params: EOTParams, texture_size: tuple[int, int],
+                background: bool = True) -> Prepared:
+        """The texture-independent part of rendering ``params`` for textures of
+        ``texture_size`` (height, width): the homographies, levels of detail, sampling grids,
+        backgrounds and what the image steps prepare (sensor noise). :meth:`render` takes the
+        result, or any :meth:`select`-ion of it, in place of the params and gives the same
+        images (see :class:`Prepared`). ``background=False`` leaves the backgrounds to the
+        render.
+        """
+        if self.size_mm is None:
+            raise UserError("render needs the object's size: give Pipeline(size_mm=(w, h))",
+                            "EOT pipeline")
+        size = (int(texture_size[0]), int(texture_size[1]))
+        params = self._placed(params)
+        n = params.n
+        size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
+        frame = self.frame(params, size, size_mm)
+        lod = (sample_lod(frame.matrix, size, _sensor_bias(frame)) if self.config.prefilter
+               else None)
+        grids = {}
+        if (extent := uniform_extent(size)) is not None:
+            grids[extent] = window_grid(level_matrices(frame.matrix, extent), self.output_size,
+                                        self.dtype)
+        scale = frame.px_scale.to(self.dtype)
+        steps = {}
+        for s in self._image_steps():
+            if prepared := s.transform.prepare(self._step_params(s, params, scale, 1),
+                                               self.output_size, self.dtype):
+                steps[s.label] = prepared
+        return Prepared(params, size, frame.matrix, frame.px_scale, lod, grids,
+                        self._generate(params) if background else None, steps)
+
+    def render(self, x: torch.Tensor, params: EOTParams | Prepared,
                background: torch.Tensor | None = None) -> torch.Tensor:
         """Every texture under every sample.
 
@@ -367,7 +491,8 @@ class Pipeline:
             x: (B, 4, H, W) straight-alpha RGBA, or (B, 3, H, W) RGB using the pipeline's
                 ``alpha``; floating point, values in [0, 1] (checked).
             params: n samples from :meth:`sample` (or :meth:`select`, or replayed JSON), on
-                any device (moved to the pipeline's if need be).
+                any device (moved to the pipeline's if need be); or the same prepared
+                (:meth:`prepare`) for textures of x's size.
             background: optional (n, 3, h, w) images to use instead of the pipeline's
                 background step.
 
@@ -383,14 +508,21 @@ class Pipeline:
         if not bool((lo >= 0) & (hi <= 1)):  # one read back, not two
             raise UserError(f"texture values must be in [0, 1], got [{float(lo):g}, "
                             f"{float(hi):g}]", "EOT pipeline")
-        params = self._placed(params)
+        size = (x.shape[-2], x.shape[-1])
+        if not isinstance(params, Prepared):
+            params = self.prepare(params, size)
+        elif params.texture_size != size:
+            raise UserError(f"these samples were prepared for {params.texture_size[1]} x "
+                            f"{params.texture_size[0]} px textures, not {size[1]} x {size[0]}",
+                            "EOT pipeline")
         b, n = x.shape[0], params.n
-        size_mm = torch.tensor(self.size_mm, dtype=torch.float64).expand(n, 2)
-        frame = self.frame(params, (x.shape[-2], x.shape[-1]), size_mm)
-        win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=False,
-                   lod_bias=_sensor_bias(frame), premultiply=alpha, alpha_levels=alpha_levels)
-        out = self._finish(win.flatten(0, 1), params, frame.px_scale, b, background,
-                           _coverage_grad(alpha, frame))
+        win = warp(rgb, params.matrix, self.output_size, self.config.prefilter, pairs=False,
+                   premultiply=alpha, alpha_levels=alpha_levels, lod=params.lod,
+                   grids=params.grids, plan=params.plan)
+        if background is None:
+            background = params.background
+        out = self._finish(win.flatten(0, 1), params.params, params.px_scale, b, background,
+                           _coverage_grad(alpha, params.matrix), params.steps)
         return out.view(b, n, 3, *self.output_size)
 
     def render_pairs(self, textures: torch.Tensor, size_mm: torch.Tensor, params: EOTParams,
@@ -424,7 +556,7 @@ class Pipeline:
         win = warp(rgb, frame.matrix, self.output_size, self.config.prefilter, pairs=True,
                    lod_bias=_sensor_bias(frame), premultiply=alpha)
         return self._finish(win, params, frame.px_scale, 1, background,
-                            _coverage_grad(alpha, frame))
+                            _coverage_grad(alpha, frame.matrix))
 
     def _placed(self, params: EOTParams) -> EOTParams:
         """``params`` on this pipeline's device: replayed JSON is read onto the CPU by default,
@@ -469,11 +601,13 @@ class Pipeline:
         return x, cache[2][0], cache[2]
 
     def _finish(self, win: torch.Tensor, params: EOTParams, px_scale: torch.Tensor, reps: int,
-                background: torch.Tensor | None, coverage_grad: bool) -> torch.Tensor:
+                background: torch.Tensor | None, coverage_grad: bool,
+                prepared: dict[str, Params] | None = None) -> torch.Tensor:
         """Windows (reps * n, 4, h, w) premultiplied -> (reps * n, 3, h, w) photographs.
 
         ``coverage_grad``: whether the windows' alpha can carry a gradient; if not, its uses
-        (un-premultiplying, compositing) record none.
+        (un-premultiplying, compositing) record none. ``prepared``: what the image steps
+        prepared, by label.
         """
         rgb, a = win[:, :3], win[:, 3:]
         if not coverage_grad:
@@ -482,21 +616,30 @@ class Pipeline:
         image_steps = [s for s in self.steps if not isinstance(s.transform, GeometricTransform)]
         split = sum(1 for s in self.steps[:self._split]
                     if not isinstance(s.transform, GeometricTransform))
+        extra = prepared or {}
         if split:
             colour = rgb / a.clamp(min=1e-6)
             for step in image_steps[:split]:
-                colour = step.transform.apply(colour, self._step_params(step, params, scale,
-                                                                        reps))
+                colour = step.transform.apply(colour, self._step_params(
+                    step, params, scale, reps, extra.get(step.label)))
             rgb = colour * a
         img = torch.addcmul(rgb, 1 - a, self._background(params, background, reps))
         for step in image_steps[split:]:
             if not isinstance(step.transform, BackgroundTransform):
-                img = step.transform.apply(img, self._step_params(step, params, scale, reps))
+                img = step.transform.apply(img, self._step_params(
+                    step, params, scale, reps, extra.get(step.label)))
         return img
 
+    def _image_steps(self) -> list[Step]:
+        """The steps whose transforms apply to images (not geometric, not the background)."""
+        return [s for s in self.steps
+                if not isinstance(s.transform, GeometricTransform | BackgroundTransform)]
+
     def _step_params(self, step: Step, params: EOTParams, scale: torch.Tensor,
-                     reps: int) -> Params:
+                     reps: int, prepared: Params | None = None) -> Params:
         p = dict(params[step.label])
+        if prepared:
+            p.update(prepared)
         if step.transform.camera_pixels:
             p[PX_SCALE] = scale
         if reps == 1:
@@ -514,10 +657,15 @@ class Pipeline:
                                 f"{tuple(given.shape)}", "EOT pipeline")
             bg = given.to(self.device, self.dtype)
         else:
-            step = next((s for s in self.steps if isinstance(s.transform, BackgroundTransform)),
-                        None)
+            step = self._background_step()
             if step is None:
                 return torch.full((1, 3, 1, 1), 0.5, dtype=self.dtype, device=self.device)
-            assert isinstance(step.transform, BackgroundTransform)
-            bg = step.transform.generate(params[step.label], (h, w), self.dtype)
+            bg = step[1].generate(params[step[0]], (h, w), self.dtype)
         return bg if reps == 1 else bg.repeat(reps, 1, 1, 1)
+
+    def _background_step(self) -> tuple[str, BackgroundTransform] | None:
+        """(label, transform) of the background step, if there is one."""
+        for step in self.steps:
+            if isinstance(step.transform, BackgroundTransform):
+                return step.label, step.transform
+        return None

@@ -202,16 +202,31 @@ def premultiplied_pyramid(rgb: torch.Tensor, alpha: torch.Tensor, first: int, la
             for i in range(first, last + 1)}
 
 
+def sample_lod(matrix: torch.Tensor, size: tuple[int, int],
+               lod_bias: torch.Tensor | None = None) -> torch.Tensor:
+    """(n,) the level of detail each sample is drawn at: its footprint's plus ``lod_bias``."""
+    lod = footprint_lod(matrix, size)
+    return lod if lod_bias is None else lod + lod_bias.to(lod)
+
+
 def _plan(matrix: torch.Tensor, size: tuple[int, int], prefilter: bool,
-          lod_bias: torch.Tensor | None) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+          lod_bias: torch.Tensor | None, lod: torch.Tensor | None = None
+          ) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
     """[(level, sample indices, weights)]: each sample blends floor(lod) and floor(lod) + 1."""
     n, dev = matrix.shape[0], matrix.device
     if not prefilter:
         return [(0, torch.arange(n, device=dev), torch.ones(n, device=dev, dtype=torch.float64))]
-    lod = footprint_lod(matrix, size)
-    if lod_bias is not None:
-        lod = lod + lod_bias.to(lod)
+    if lod is None:
+        lod = sample_lod(matrix, size, lod_bias)
     return group_levels(lod, level_count(size))
+
+
+def uniform_extent(size: tuple[int, int]) -> tuple[float, float] | None:
+    """The extent every pyramid level of a texture of ``size`` covers, when that is the same
+    at every level (both sides divisible by the coarsest level's box: a power-of-two texture),
+    else None: the sampling grids of :func:`warp` then depend on the levels a batch uses."""
+    box = 2 ** (level_count(size) - 1)
+    return None if size[0] % box or size[1] % box else (float(size[0]), float(size[1]))
 
 
 def group_levels(lod: torch.Tensor, count: int) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
@@ -235,10 +250,38 @@ def group_levels(lod: torch.Tensor, count: int) -> list[tuple[int, torch.Tensor,
     return list(zip(found, index[order].split(sizes), weight[order].split(sizes), strict=True))
 
 
+def group_levels_parts(lod: torch.Tensor, count: int, sizes: list[int]
+                       ) -> list[list[tuple[int, torch.Tensor, torch.Tensor]]]:
+    """:func:`group_levels` of each of consecutive parts of ``lod`` (their ``sizes``), with
+    one sort and one transfer for all of them: the same plans, value for value."""
+    n, dev = lod.shape[0], lod.device
+    lod = lod.clamp(0, count - 1)
+    lo = lod.floor()
+    frac = lod - lo
+    has = frac > 0
+    bounds = torch.tensor(sizes, device=dev)
+    part = torch.repeat_interleave(torch.arange(len(sizes), device=dev), bounds)
+    local = torch.arange(n, device=dev) - (torch.cumsum(bounds, 0) - bounds)[part]
+    level = torch.cat([lo, lo[has] + 1]).long()
+    index = torch.cat([local, local[has]])
+    key = torch.cat([part, part[has]]) * count + level
+    weight = torch.cat([1 - frac, frac[has]])
+    order = torch.argsort(key * max(sizes) + index)
+    keys, counts = torch.unique_consecutive(key[order], return_counts=True)
+    found, lengths = torch.stack([keys, counts]).tolist()
+    plans: list[list[tuple[int, torch.Tensor, torch.Tensor]]] = [[] for _ in sizes]
+    for k, i, w in zip(found, index[order].split(lengths), weight[order].split(lengths),
+                       strict=True):
+        plans[k // count].append((k % count, i, w))
+    return plans
+
+
 def warp(texture: torch.Tensor, matrix: torch.Tensor,
          output_size: tuple[int, int], prefilter: bool = True, pairs: bool = False,
          lod_bias: torch.Tensor | None = None, premultiply: torch.Tensor | None = None,
-         alpha_levels: dict[int, torch.Tensor] | None = None) -> torch.Tensor:
+         alpha_levels: dict[int, torch.Tensor] | None = None, lod: torch.Tensor | None = None,
+         grids: dict[tuple[float, float], torch.Tensor] | None = None,
+         plan: list[tuple[int, torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
     """Warp textures into windows, one homography per sample.
 
     Args:
@@ -255,12 +298,19 @@ def warp(texture: torch.Tensor, matrix: torch.Tensor,
             windows are premultiplied RGBA (C + 1 channels), as if ``cat([texture * alpha,
             alpha], 1)`` had been given, at less cost (see :func:`premultiplied_pyramid`).
         alpha_levels: that alpha's precomputed pyramid (every level), when it is constant.
+        lod: (n,) precomputed levels of detail (:func:`sample_lod`, bias included); with it
+            ``lod_bias`` is not used.
+        grids: precomputed sampling grids by extent, (n, h, w, 2) each (:func:`window_grid`
+            of :func:`level_matrices`); an extent not among them is computed.
+        plan: the samples' levels, precomputed (:func:`group_levels` of ``lod``, or of the
+            texture's footprint without ``prefilter``: all at level 0).
 
     Shape:
         - Output: (n, C, h, w) if ``pairs`` else (T, n, C, h, w).
     """
     size = (texture.shape[-2], texture.shape[-1])
-    plan = _plan(matrix, size, prefilter, lod_bias)
+    if plan is None:
+        plan = _plan(matrix, size, prefilter, lod_bias, lod)
     first, last = plan[0][0], plan[-1][0]
     pad_h, pad_w = -size[0] % 2**last, -size[1] % 2**last
     if premultiply is not None and (pad_h or pad_w):
@@ -278,7 +328,7 @@ def warp(texture: torch.Tensor, matrix: torch.Tensor,
     n = matrix.shape[0]
     # normalised coordinates address the same point at every level that covers the same
     # extent (all levels, when the texture's sides are divisible by 2**last): one grid for all
-    grids: dict[tuple[float, float], torch.Tensor] = {}
+    grids = dict(grids or {})
     for level, idx, wgt in plan:
         src = levels[level]
         ext = (src.shape[-2] * 2.0**level, src.shape[-1] * 2.0**level)

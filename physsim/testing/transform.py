@@ -97,6 +97,26 @@ class TransformContract(_SampledParams):
         assert self.transform_class.name
         assert self.transform_class.kind == "transform"
 
+    def test_prepared_params_apply_the_same(self) -> None:
+        """What ``prepare`` returns (nothing, by default) changes nothing: ``apply`` with it
+        beside the params, or with some of its rows beside the same rows of the params (a
+        pipeline prepares many steps' samples as one batch), gives the same images, to float
+        rounding."""
+        t = self.transform_class(self.options)
+        x = self._images(4)
+        params = self._params(4)
+        prepared = t.prepare(params, (self.image_size, self.image_size), x.dtype)
+        for k, v in prepared.items():
+            assert k.startswith("prepared_") and k not in params, k
+            assert v.shape[0] == 4, k
+        torch.testing.assert_close(t.apply(x, {**params, **prepared}), t.apply(x, params),
+                                   rtol=1e-6, atol=1e-6)
+        rows = slice(1, 3)
+        part = {k: v[rows] for k, v in params.items()}
+        torch.testing.assert_close(
+            t.apply(x[rows], {**part, **{k: v[rows] for k, v in prepared.items()}}),
+            t.apply(x[rows], part), rtol=1e-6, atol=1e-6)
+
     def test_gradcheck(self) -> None:
         if not self.gradcheck:
             pytest.skip("transform has discrete steps; gradcheck disabled")

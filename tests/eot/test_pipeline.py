@@ -475,3 +475,105 @@ def test_cpu_devices_by_index_and_the_manifest_profile_digest(tmp_path: Path) ->
     pipe = Pipeline({"transforms": [{"printer": {"profile": str(profile)}}]}, output_size=(8, 8))
     profile.unlink()  # gone (or changed) after the run began: the manifest has what was used
     assert pipe.inputs() == {"printer": {"profile": str(profile), "sha256": digest}}
+
+
+@pytest.mark.parametrize(("size", "prefilter", "rgba"),
+                         [(64, True, False), (64, True, True), (48, True, False),
+                          (64, False, False)])
+def test_prepared_samples_render_the_same_images_and_gradients(size: int, prefilter: bool,
+                                                               rgba: bool) -> None:
+    """Batches prepared together (prepare_many) render what each batch's own params render
+    and back-propagate the same gradient, to float rounding (an elementwise function over a
+    larger batch may round a last bit differently; on this machine they are bit for bit the
+    same); so does a selection of one prepared batch. For a power-of-two texture (grids
+    prepared), one that is not (grids worked out per batch), RGBA and RGB, with and without
+    prefiltering, batches of unequal sizes."""
+    tex = make_texture(size, seed=3)
+    pipe = Pipeline({"prefilter": prefilter}, output_size=(12, 12), size_mm=(750.0, 750.0),
+                    alpha=None if rgba else tex[3:])
+    x = (tex if rgba else tex[:3])[None].clone().requires_grad_(True)
+    gen = _gen(8)
+    batches = [pipe.sample(n, gen) for n in (5, 3, 6)]
+    parts = pipe.prepare_many(batches, (size, size))
+    assert [p.n for p in parts] == [5, 3, 6]
+    assert all(bool(p.grids) == (size == 64) and (p.plan is None) != prefilter for p in parts)
+    for params, part in zip(batches, parts, strict=True):
+        own = pipe.render(x, params)
+        (g_own,) = torch.autograd.grad(own.square().sum(), x)
+        ahead = pipe.render(x, part)
+        (g_ahead,) = torch.autograd.grad(ahead.square().sum(), x)
+        torch.testing.assert_close(ahead, own, rtol=1e-6, atol=1e-6)
+        torch.testing.assert_close(g_ahead, g_own, rtol=1e-5, atol=1e-7)
+        # a chunk of a prepared batch renders as the chunk of its params
+        torch.testing.assert_close(
+            pipe.render(x, pipe.select(pipe.prepare(params, (size, size)), slice(1, 3))),
+            pipe.render(x, pipe.select(params, slice(1, 3))), rtol=1e-6, atol=1e-6)
+    assert pipe.prepare_many([], (size, size)) == []
+
+
+def test_prepared_samples_are_for_one_texture_size(texture: torch.Tensor) -> None:
+    pipe = _pipe(16)
+    prepared = pipe.prepare(pipe.sample(2, _gen()), (32, 32))
+    with pytest.raises(UserError, match="prepared for 32 x 32 px textures, not 64 x 64"):
+        pipe.render(texture[None], prepared)
+    with pytest.raises(UserError, match="needs the object's size"):
+        Pipeline({}, output_size=(16, 16)).prepare(pipe.sample(2, _gen()), (64, 64))
+
+
+def _objective(pipe: Pipeline, lookahead: int | None) -> ClassifierObjective:
+    model = linear_toy_classifier(size=8)
+    return ClassifierObjective(model, 3, renderer=pipe, samples=4,
+                               generator=_gen(21), lookahead=lookahead)
+
+
+def test_a_lookahead_draws_renders_and_leaves_the_generator_as_each_call_would() -> None:
+    """An objective that prepares several calls' samples at once gives every call the same
+    logits and gradient as one that draws per call (to float rounding), and its generator is
+    exactly where the other's is after every call: also when something else draws from it
+    between calls, or sets its state back (a checkpoint restored), or a call is a
+    prediction."""
+    pipe = Pipeline({}, output_size=(8, 8), size_mm=(600.0, 600.0), alpha=make_texture(32)[3:])
+    x = make_texture(32, seed=5)[None, :3]
+
+    def loss_fn(logits: torch.Tensor) -> torch.Tensor:
+        return logits[..., 0]
+
+    plain, ahead = _objective(pipe, 1), _objective(pipe, 3)
+    assert ahead.lookahead == 3
+    saved: list[torch.Tensor] = []
+    for call in range(8):
+        results = []
+        for obj in (plain, ahead):
+            if call == 5:
+                obj.generator.set_state(saved[0])  # a checkpoint restored
+            out = (obj.predict(x) if call == 2 else obj.value_and_grad(x, loss_fn))
+            results.append((out, obj.generator.get_state()))
+            if call == 3:
+                torch.rand(2, generator=obj.generator)  # someone else draws
+        (a, state_a), (b, state_b) = results
+        assert torch.equal(state_a, state_b), call
+        for u, v in zip(a if isinstance(a, tuple) else (a,), b if isinstance(b, tuple) else (b,),
+                        strict=True):
+            torch.testing.assert_close(v, u, rtol=1e-5, atol=1e-7, msg=f"call {call}")
+        if call == 1:
+            saved.append(state_a)
+    assert (plain.forwards, ahead.forwards) == (8, 8)
+
+
+def test_how_many_calls_an_objective_prepares_at_once() -> None:
+    """At small windows many calls at once, fewer as windows and samples grow, none where
+    one call's windows are large, none for a renderer that cannot prepare, and none by
+    default for an objective that evaluates its samples in chunks (to bound memory)."""
+    from physsim.objective import lookahead_calls
+
+    assert lookahead_calls(Pipeline({}, output_size=(32, 32)), 8) == 16
+    assert lookahead_calls(Pipeline({}, output_size=(32, 32)), 32) == 4
+    assert lookahead_calls(Pipeline({}, output_size=(64, 64)), 8) == 4
+    assert lookahead_calls(Pipeline({}, output_size=(224, 224)), 8) == 1
+    assert lookahead_calls(object(), 8) == 1
+    pipe = Pipeline({}, output_size=(8, 8))
+    assert _objective(pipe, None).lookahead == 16
+    model = linear_toy_classifier(size=8)
+    assert ClassifierObjective(model, 3, renderer=pipe, samples=4, chunk=2).lookahead == 1
+    assert ClassifierObjective(model, 3, renderer=pipe, samples=4, chunk=2,
+                               lookahead=3).lookahead == 3

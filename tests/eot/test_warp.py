@@ -17,6 +17,7 @@ from physsim.eot.warp import (
     build_pyramid,
     footprint_lod,
     group_levels,
+    group_levels_parts,
     premultiplied_pyramid,
     warp,
 )
@@ -52,6 +53,21 @@ def test_footprint_follows_scale_and_foreshortening() -> None:
     # a plane turned by 60 degrees is shrunk by cos 60 = 1/2 along one axis: one level more
     squeezed = torch.diag(torch.tensor([0.0625, 0.125, 1.0], dtype=torch.float64))[None]
     assert abs(footprint_lod(squeezed, (64, 64)).item() - 4.0) < 1e-9
+
+
+def test_levels_of_consecutive_parts_group_as_each_part_alone() -> None:
+    """group_levels_parts gives each part the plan group_levels gives it alone, value for
+    value: levels in order, sample indices within the part, the same weights."""
+    lod = torch.tensor([0.0, 2.5, 9.0, 3.25, 1.0, 2.5, -1.0, 4.75, 3.0], dtype=torch.float64)
+    sizes = [4, 1, 3, 1]
+    plans = group_levels_parts(lod, 7, sizes)
+    start = 0
+    for n, plan in zip(sizes, plans, strict=True):
+        alone = group_levels(lod[start:start + n], 7)
+        assert [p[0] for p in plan] == [p[0] for p in alone]
+        for (_, i, w), (_, ia, wa) in zip(plan, alone, strict=True):
+            assert torch.equal(i, ia) and torch.equal(w, wa)
+        start += n
 
 
 def test_plan_blends_the_two_levels_around_each_footprint() -> None:
