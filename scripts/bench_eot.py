@@ -4,7 +4,13 @@ One step = draw K EOT samples, render the texture under them through the full ph
 pipeline (pose, crop, printer, lighting, background, defocus, motion blur, sensor noise, JPEG),
 classify, and back-propagate the mean loss to the texture. Three ways are timed side by side:
 
-  (a) batched:  physsim's Pipeline renders the K samples as one batch, one forward + backward;
+  (a) batched:  what physsim's attacks run: their objective (physsim.objective) has the
+                Pipeline render the K samples as one batch, one forward + backward. Where
+                windows are small it prepares the texture-independent part of the render
+                (geometry, levels of detail, sampling grids, backgrounds, sensor noise) for
+                the next L steps at once (its lookahead, recorded as ``lookahead``;
+                ``--lookahead 1`` turns it off); each repeat then times L consecutive steps,
+                so that one preparation is in every figure;
   (b) loop:     what common attack libraries do, one render + forward + backward per sample
                 (same pipeline, same params, gradients accumulated);
   (c) model:    the classifier alone, forward + backward to its input on the same K images
@@ -48,6 +54,7 @@ from torch import nn
 from physsim.allocator import retain_freed_memory
 from physsim.classifier import Classifier
 from physsim.eot.pipeline import Pipeline
+from physsim.objective import ClassifierObjective
 
 TARGETS = {"speedup_vs_loop@K32": {"lisa_cnn@32": 4.0, "resnet18@64": 4.0, "resnet18@224": 1.1},
            "overhead_vs_model": {"lisa_cnn@32": 2.0, "resnet18@64": 1.3, "resnet18@224": 1.3}}
@@ -118,6 +125,8 @@ def check_args(ap: argparse.ArgumentParser, args: argparse.Namespace) -> list[tu
             ap.error(f"{flag} must be positive, got {values}")
     if args.threads is not None and args.threads < 1:
         ap.error(f"--threads must be positive, got {args.threads}")
+    if getattr(args, "lookahead", None) is not None and args.lookahead < 1:
+        ap.error(f"--lookahead must be positive, got {args.lookahead}")
     if args.texture_px < 64:
         ap.error(f"--texture-px must be at least 64, got {args.texture_px}")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -154,32 +163,40 @@ def texture(px: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def timed(fns: dict[str, Callable[[], object]], repeats: dict[str, int],
-          device: torch.device) -> dict[str, tuple[float, float]]:
-    """Median wall and process-CPU times of each function (ms), after one warm-up call each.
+          device: torch.device, calls: dict[str, int] | None = None
+          ) -> dict[str, tuple[float, float]]:
+    """Median wall and process-CPU times of one call of each function (ms), after one
+    warm-up block each.
 
+    Each repeat times a block of ``calls[key]`` consecutive calls (default 1) and divides by
+    their number: a function whose calls share a periodic cost is timed over whole periods.
     The functions take turns within every repeat, so a change in the machine's load (other
     processes) weighs on all of them alike and their ratios stay meaningful. The CPU time of
     this process is recorded too: on a shared machine it is the less disturbed measure of the
     work done (with one thread it approximates the wall time of an idle machine).
     """
+    calls = {k: (calls or {}).get(k, 1) for k in fns}
+
     def sync() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 
     wall: dict[str, list[float]] = {k: [] for k in fns}
     cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for fn in fns.values():
-        fn()
+    for key, fn in fns.items():
+        for _ in range(calls[key]):
+            fn()
     sync()
     for r in range(max(repeats.values())):
         for key, fn in fns.items():
             if r >= repeats[key]:
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
-            fn()
+            for _ in range(calls[key]):
+                fn()
             sync()
-            wall[key].append((time.perf_counter() - t0) * 1000)
-            cpu[key].append((time.process_time() - c0) * 1000)
+            wall[key].append((time.perf_counter() - t0) * 1000 / calls[key])
+            cpu[key].append((time.process_time() - c0) * 1000 / calls[key])
     return {k: (statistics.median(wall[k]), statistics.median(cpu[k])) for k in fns}
 
 
@@ -195,20 +212,24 @@ def setup(model_name: str, size: int, device: torch.device, texture_px: int
 
 
 def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device,
-          texture_px: int) -> dict[str, object]:
+          texture_px: int, lookahead: int | None = None) -> dict[str, object]:
     model, rgb, pipe = setup(model_name, size, device, texture_px)
     gen = torch.Generator(device=device).manual_seed(0)
     label = torch.zeros(k, dtype=torch.long, device=device)
 
-    # the texture an attack optimises persists from step to step; each step starts with no
-    # gradient (what ``optimizer.zero_grad()`` leaves) and back-propagates a fresh one into it
-    x = rgb.clone().requires_grad_(True)
+    objective = ClassifierObjective(model, model.num_classes, renderer=pipe, samples=k,
+                                   generator=torch.Generator(device=device).manual_seed(0),
+                                   lookahead=lookahead)
+
+    def loss_fn(logits: torch.Tensor) -> torch.Tensor:  # (1, K, classes) -> (1, K)
+        return F.cross_entropy(logits.flatten(0, 1), label, reduction="none").view(1, k)
 
     def batched() -> torch.Tensor:
-        x.grad = None
-        images = pipe.render(x, pipe.sample(k, gen))[0]
-        F.cross_entropy(model(images), label).backward()
-        return x.grad  # type: ignore[return-value]
+        return objective.value_and_grad(rgb, loss_fn)[1]
+
+    # the texture the loop optimises persists from step to step; each step starts with no
+    # gradient (what ``optimizer.zero_grad()`` leaves) and back-propagates a fresh one into it
+    x = rgb.clone().requires_grad_(True)
 
     def loop() -> torch.Tensor:
         x.grad = None
@@ -228,10 +249,14 @@ def bench(model_name: str, size: int, k: int, repeats: int, device: torch.device
 
     # the loop at 224 px takes tens of seconds per repeat on a CPU: fewer of them
     loop_repeats = max(1, repeats // 2) if size >= 224 else repeats
+    # the batched step and the model in blocks of the objective's lookahead (the loop's
+    # steps have no periodic cost, and at 224 px a block of them would take minutes)
+    ahead = objective.lookahead
     t = timed({"batched": batched, "loop": loop, "model": model_only},
-              {"batched": repeats, "loop": loop_repeats, "model": repeats}, device)
+              {"batched": repeats, "loop": loop_repeats, "model": repeats}, device,
+              {"batched": ahead, "model": ahead})
     (a, a_cpu), (b, b_cpu), (c, c_cpu) = t["batched"], t["loop"], t["model"]
-    return {"model": model_name, "size": size, "K": k,
+    return {"model": model_name, "size": size, "K": k, "lookahead": ahead,
             "batched_ms": round(a, 2), "loop_ms": round(b, 2), "model_ms": round(c, 2),
             "speedup_vs_loop": round(b / a, 3), "overhead_vs_model": round(a / c, 3),
             "cpu_time": {"batched_ms": round(a_cpu, 2), "loop_ms": round(b_cpu, 2),
@@ -250,6 +275,9 @@ def main() -> None:
                     help="retain: keep freed memory for reuse, as the physsim command does "
                          "(physsim.allocator); system: the C library's defaults")
     ap.add_argument("--texture-px", type=int, default=512)
+    ap.add_argument("--lookahead", type=int, default=None, metavar="L",
+                    help="steps the objective prepares at once (default: its own choice; "
+                         "1: none, to measure what the lookahead saves)")
     ap.add_argument("--configs", nargs="+", default=["lisa_cnn@32", "resnet18@64",
                                                      "resnet18@224"])
     ap.add_argument("--json", type=Path, required=True)
@@ -263,7 +291,7 @@ def main() -> None:
     rows = []
     for name, size in configs:
         for k in args.samples:
-            row = bench(name, size, k, args.repeats, device, args.texture_px)
+            row = bench(name, size, k, args.repeats, device, args.texture_px, args.lookahead)
             print(json.dumps(row), flush=True)
             rows.append(row)
     out = {"device": str(device), "torch": torch.__version__, "threads": torch.get_num_threads(),
@@ -272,6 +300,7 @@ def main() -> None:
            "load_average_before": [round(v, 2) for v in load_before],
            "load_average_after": [round(v, 2) for v in os.getloadavg()],
            "repeats": args.repeats, "texture_px": args.texture_px,
+           "lookahead": args.lookahead or "the objective's own (per configuration)",
            "pipeline": "default physical pipeline (physsim.eot.config.DEFAULT_TRANSFORMS)",
            "targets": TARGETS, "configurations": rows}
     write_json(args.json, out)

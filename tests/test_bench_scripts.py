@@ -29,6 +29,7 @@ def test_bench_eot_writes_ratios(tmp_path: Path) -> None:
     data = json.loads(out.read_text())
     (row,) = data["configurations"]
     assert (row["model"], row["size"], row["K"]) == ("lisa_cnn", 32, 2)
+    assert row["lookahead"] == 16  # the objective's, at a 32 px window
     for key in ("batched_ms", "loop_ms", "model_ms", "speedup_vs_loop", "overhead_vs_model"):
         assert row[key] > 0
     assert row["speedup_vs_loop"] == pytest.approx(row["loop_ms"] / row["batched_ms"], rel=0.01)
