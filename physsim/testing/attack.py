@@ -104,6 +104,18 @@ class AttackContract:
             assert result.backwards == 0, "a black-box attack must not use gradients"
             assert result.queries > 0
 
+    def test_counts_only_its_own_use_of_the_objective(self) -> None:
+        """Counts are the passes the attack made: an objective used before (here, by a first
+        run of the same attack) does not add its earlier passes to them."""
+        model = linear_toy_classifier()
+        x0 = toy_images()
+        objective = ClassifierObjective(model, model.num_classes)
+        results = [self.attack_class(self.options).run(
+            objective, x0, self._goal(model, x0), self._budget(), mask=None,
+            generator=torch.Generator().manual_seed(0)) for _ in range(2)]
+        first, second = ((r.forwards, r.backwards, r.queries) for r in results)
+        assert second == first, "report what this run used, not the objective's totals"
+
     def test_respects_mask(self) -> None:
         mask = torch.zeros(1, 1, 8, 8)
         mask[..., 2:6, 2:6] = 1

@@ -44,10 +44,13 @@ def adversarial_patch(objective: Objective, x0: torch.Tensor, goal: Goal, budget
     keep = torch.ones_like(x0) if mask is None else mask
     history: list[float] = []
     first, opt_state = 0, None
+    # the objective's counters when the attack began: it reports what it used
+    origin = (objective.forwards, objective.backwards, objective.queries)
     saved = checkpoints.load() if checkpoints is not None else None
     if saved is not None:
         restore_objective(objective, saved["objective"])
         w, history, first, opt_state = saved["w"], saved["history"], saved["step"], saved["opt"]
+        origin = saved.get("origin", (0, 0, 0))
     w.requires_grad_(True)
     opt = torch.optim.Adam([w], lr=options.lr)
     if opt_state is not None:
@@ -63,15 +66,16 @@ def adversarial_patch(objective: Objective, x0: torch.Tensor, goal: Goal, budget
         if checkpoints is not None:
             checkpoints.save({"w": w.detach().clone(), "history": list(history),
                               "step": step + 1, "opt": copy.deepcopy(opt.state_dict()),
-                              "objective": objective_state(objective)})
+                              "objective": objective_state(objective), "origin": origin})
         if stop:
             break
     with torch.no_grad():
         x_adv = x0 + keep * (torch.sigmoid(w) - x0)
         success = goal.success(objective.predict(x_adv))
     return AttackResult(x_adv=x_adv, perturbation=x_adv - x0, success=success,
-                        loss_history=history, forwards=objective.forwards,
-                        backwards=objective.backwards, queries=objective.queries)
+                        loss_history=history, forwards=objective.forwards - origin[0],
+                        backwards=objective.backwards - origin[1],
+                        queries=objective.queries - origin[2])
 
 
 class AdversarialPatch(Attack):

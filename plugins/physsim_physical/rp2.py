@@ -88,6 +88,9 @@ class _State:
     opt: dict[str, Any] | None = None
     history: list[float] = field(default_factory=list)
     stopped: bool = False
+    #: the objective's (forwards, backwards, queries) when the attack began: it reports
+    #: what it used, not what an objective used before it
+    origin: tuple[int, int, int] = (0, 0, 0)
 
 
 def _snapshot(st: _State, opt: torch.optim.Optimizer, objective: Objective) -> dict[str, Any]:
@@ -120,7 +123,8 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
         phases.append(options.finetune_steps)
     init = x0.clamp(0.02, 0.98)
     st = _State(delta=torch.zeros_like(x0), region=allowed,
-                w=torch.log(init / (1 - init)) if replace else torch.zeros_like(x0))
+                w=torch.log(init / (1 - init)) if replace else torch.zeros_like(x0),
+                origin=(objective.forwards, objective.backwards, objective.queries))
     saved = checkpoints.load() if checkpoints is not None else None
     if saved is not None:
         restore_objective(objective, saved.pop("objective"))
@@ -183,7 +187,8 @@ def rp2(objective: Objective, x0: torch.Tensor, goal: Goal, budget: Budget,
         success = goal.success(objective.predict(x_adv))
     return AttackResult(
         x_adv=x_adv, perturbation=x_adv - x0, success=success, loss_history=st.history,
-        forwards=objective.forwards, backwards=objective.backwards, queries=objective.queries,
+        forwards=objective.forwards - st.origin[0], backwards=objective.backwards - st.origin[1],
+        queries=objective.queries - st.origin[2],
         extras={"sticker_area_fraction": float(st.region[:, 0].sum() / allowed[:, 0].sum())},
         region=st.region[:, :1].detach(),
     )
