@@ -157,11 +157,16 @@ class Pipeline:
         alpha: (1, H, W) coverage used for RGB inputs of :meth:`render` (None: opaque).
         device: where params and images live.
         dtype: the floating type of params and images.
+        check_reach: refuse pose ranges that may bring the object within reach of the camera
+            (:meth:`check_reach`) as the pipeline is built with a size. False where every
+            sample's distance is given rather than drawn: given and replayed params are
+            checked sample by sample anyway (:meth:`check`).
     """
 
     def __init__(self, config: EOTConfig | Mapping[str, Any] | None, output_size: tuple[int, int],
                  size_mm: tuple[float, float] | None = None, alpha: torch.Tensor | None = None,
-                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32) -> None:
+                 device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
+                 check_reach: bool = True) -> None:
         self.config = EOTConfig.parse(config)
         self.output_size = (int(output_size[0]), int(output_size[1]))
         if min(self.output_size) < 1:
@@ -193,7 +198,7 @@ class Pipeline:
         self._pose = next(((i, s) for i, s in enumerate(self.steps)
                            if isinstance(s.transform, Pose)
                            and isinstance(s.transform.options, Pose.Options)), None)
-        if size_mm is not None:
+        if size_mm is not None and check_reach:
             self.check_reach()
 
     @classmethod

@@ -206,9 +206,12 @@ def eot_preview(scene: str | None, object_name: str | None, texture: Path | None
     fixed, count = parse_fixed(fix, n)
     eot, scene_object, digital = read_scene_eot(scene) if scene else (None, None, False)
     tex, obj_mm = _object(texture, size_mm, object_name, scene, scene_object, digital)
-    try:  # (its ranges are checked against the object's size as the pipeline is built)
+    # its ranges are checked against the object's size as the pipeline is built, unless the
+    # distances are given (--fix, --params): then only the samples themselves are checked
+    given = params_path is not None or "pose.distance_m" in fixed
+    try:
         pipe = Pipeline(EOTConfig.parse(eot), output_size=(size, size), size_mm=obj_mm,
-                        device=dev)
+                        device=dev, check_reach=not given)
     except UserError as exc:  # name the scene file the section came from
         raise UserError(str(exc), scene) if scene else exc from None
     # before any rendering; what the command reads is never written over: the texture, the

@@ -164,6 +164,22 @@ def test_texture_file_and_scene_file(tmp_path: Path) -> None:
     assert "wrote" in out and (tmp_path / "s.png").is_file()
 
 
+def test_given_distances_are_checked_instead_of_the_range(tmp_path: Path) -> None:
+    """A 6 m object is too large for the default range (from 1.5 m) and is refused; with its
+    distances given, only they are checked: far enough renders, too near is refused naming
+    the sample, and nothing is written."""
+    tex = (make_texture(48).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    png = tmp_path / "tex.png"
+    cv2.imwrite(str(png), cv2.cvtColor(tex, cv2.COLOR_RGBA2BGRA))
+    args = ["--texture", str(png), "--size-mm", "6000", "6000", "--size", "16"]
+    code, out = _run(*args, "-o", str(tmp_path / "a.png"))
+    assert code == 2 and "keep it at least" in out and not (tmp_path / "a.png").exists()
+    code, out = _run(*args, "--fix", "pose.distance_m=40,60", "-o", str(tmp_path / "b.png"))
+    assert code == 0 and (tmp_path / "b.png").is_file(), out
+    code, out = _run(*args, "--fix", "pose.distance_m=40,0.5", "-o", str(tmp_path / "c.png"))
+    assert code == 2 and "sample 1" in out and not (tmp_path / "c.png").exists(), out
+
+
 @pytest.mark.parametrize(("args", "message"), [
     (["--object", "no_such_object_xyz"], "unknown object 'no_such_object_xyz'"),
     (["--texture", "missing.png", "--size-mm", "1", "1"], "cannot read image"),
