@@ -115,6 +115,11 @@ class ClassifierObjective:
         # prepared calls ahead: (generator state before the call's draw, after it, prepared)
         self._ahead: deque[tuple[torch.Tensor, torch.Tensor, Any]] = deque()
         self._ahead_size: tuple[int, ...] = ()
+        # how many calls the next refill prepares: halved each time something else moved the
+        # generator since the last call (prepared calls are then thrown away), doubled, up to
+        # ``lookahead``, each time all were used and nothing did
+        self._ahead_calls = self.lookahead
+        self._last_after: torch.Tensor | None = None
 
     def _logits_of(self, x: torch.Tensor, params: Any) -> torch.Tensor:
         images = x.unsqueeze(1) if self.renderer is None else self.renderer.render(x, params)
@@ -145,19 +150,34 @@ class ClassifierObjective:
         assert renderer is not None
         state = gen.get_state()
         if not ahead or size != self._ahead_size or not torch.equal(ahead[0][0], state):
+            moved = self._last_after is not None and not torch.equal(state, self._last_after)
+            if moved:
+                self._ahead_calls = max(1, self._ahead_calls // 2)
+            elif not ahead and self._last_after is not None:  # all used
+                self._ahead_calls = min(self.lookahead, self._ahead_calls * 2)
             ahead.clear()
+            if self._ahead_calls == 1:  # nothing to prepare ahead: the render prepares
+                params = renderer.sample(self.samples, gen)
+                self._last_after = gen.get_state()
+                return params
             # the draws as the calls would make them, one after the other; prepared as one
             # batch, outside any inference mode (the tensors are kept for later calls)
             with torch.inference_mode(False), torch.no_grad():
                 states, draws = [state], []
-                for _ in range(self.lookahead):
-                    draws.append(renderer.sample(self.samples, gen))
-                    states.append(gen.get_state())
-                parts = renderer.prepare_many(draws, (size[0], size[1]))
+                try:
+                    for _ in range(self._ahead_calls):
+                        draws.append(renderer.sample(self.samples, gen))
+                        states.append(gen.get_state())
+                    parts = renderer.prepare_many(draws, (size[0], size[1]))
+                except BaseException:
+                    # as if this call alone had drawn (and then failed), not the next ones
+                    gen.set_state(states[min(1, len(states) - 1)])
+                    raise
             ahead.extend((states[i], states[i + 1], part) for i, part in enumerate(parts))
             self._ahead_size = size
         _, after, prepared = ahead.popleft()
         gen.set_state(after)
+        self._last_after = after
         return prepared
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -189,7 +209,8 @@ class ClassifierObjective:
             else:
                 grad += g
             del g
-            loss = part.detach() if loss is None else loss + part.detach()
+            # (in x's dtype, as a sum from zero in it would be)
+            loss = part.detach().to(x.dtype) if loss is None else loss + part.detach()
             outs.append(logits.detach())
         assert grad is not None and loss is not None
         return loss, grad, outs[0] if len(outs) == 1 else torch.cat(outs, dim=1)

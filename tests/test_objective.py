@@ -144,3 +144,18 @@ def test_the_gradient_is_a_tensor_of_its_own() -> None:
         grad.mul_(2)  # writable in place
     _, grad, _ = ClassifierObjective(model, 2).value_and_grad(x, lambda logits: logits[..., 0])
     torch.testing.assert_close(grad, torch.ones_like(x))
+
+
+def test_the_loss_comes_back_in_the_inputs_dtype() -> None:
+    """float64 inputs on a float32 model: the loss is float64, as a sum from zero in the
+    inputs' dtype gives, chunked or not."""
+    model = linear_toy_classifier()
+
+    def net(x: torch.Tensor) -> torch.Tensor:
+        return model(x.float())
+
+    x = toy_images(2).double()
+    for chunk in (None, 2):
+        obj = ClassifierObjective(net, 3, renderer=ShiftRenderer(), samples=4, chunk=chunk)
+        loss, grad, _ = obj.value_and_grad(x, lambda logits: logits[..., 0])
+        assert loss.dtype == torch.float64 and grad.dtype == torch.float64

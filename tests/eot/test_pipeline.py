@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -504,10 +505,12 @@ def test_prepared_samples_render_the_same_images_and_gradients(size: int, prefil
         (g_ahead,) = torch.autograd.grad(ahead.square().sum(), x)
         torch.testing.assert_close(ahead, own, rtol=1e-6, atol=1e-6)
         torch.testing.assert_close(g_ahead, g_own, rtol=1e-5, atol=1e-7)
-        # a chunk of a prepared batch renders as the chunk of its params
-        torch.testing.assert_close(
-            pipe.render(x, pipe.select(pipe.prepare(params, (size, size)), slice(1, 3))),
-            pipe.render(x, pipe.select(params, slice(1, 3))), rtol=1e-6, atol=1e-6)
+        # a chunk of a prepared batch renders as the chunk of its params (its levels are
+        # grouped anew: the part's grouping is for all of its samples)
+        chunk = pipe.render(x, pipe.select(params, slice(1, 3)))
+        for prepared in (pipe.prepare(params, (size, size)), part):
+            torch.testing.assert_close(pipe.render(x, pipe.select(prepared, slice(1, 3))),
+                                       chunk, rtol=1e-6, atol=1e-6)
     assert pipe.prepare_many([], (size, size)) == []
 
 
@@ -558,6 +561,44 @@ def test_a_lookahead_draws_renders_and_leaves_the_generator_as_each_call_would()
         if call == 1:
             saved.append(state_a)
     assert (plain.forwards, ahead.forwards) == (8, 8)
+
+
+def test_a_lookahead_prepares_once_per_l_calls_and_backs_off_when_it_cannot_last() -> None:
+    """Calls take their samples from one preparation of L calls; when something else keeps
+    drawing from the generator between calls (each preparation would be thrown away but for
+    one call), it prepares fewer, down to none, and more again once that stops; the results
+    stay those of drawing per call throughout. A failed preparation leaves the generator as
+    the failing call alone would have."""
+    pipe = Pipeline({}, output_size=(8, 8), size_mm=(600.0, 600.0), alpha=make_texture(32)[3:])
+    x = make_texture(32, seed=5)[None, :3]
+    batches: list[int] = []
+    prepare_many = pipe.prepare_many
+
+    def counting(draws: Any, size: tuple[int, int]) -> Any:
+        batches.append(len(draws))
+        return prepare_many(draws, size)
+
+    pipe.prepare_many = counting  # type: ignore[method-assign]
+    ahead, plain = _objective(pipe, 4), _objective(pipe, 1)
+    for _ in range(8):
+        torch.testing.assert_close(ahead.logits(x), plain.logits(x))
+    assert batches == [4, 4]
+    for _ in range(8):  # another user of the generator draws after every call
+        torch.testing.assert_close(ahead.logits(x), plain.logits(x))
+        for obj in (ahead, plain):
+            torch.rand(1, generator=obj.generator)
+    assert batches == [4, 4, 4, 2]  # then none: each call draws its own
+    for _ in range(8):
+        torch.testing.assert_close(ahead.logits(x), plain.logits(x))
+    assert batches == [4, 4, 4, 2, 2, 4, 4] and torch.equal(ahead.generator.get_state(),
+                                                            plain.generator.get_state())
+    broken = Pipeline({}, output_size=(8, 8))  # no size_mm: cannot render
+    failed = []
+    for obj in (_objective(broken, 4), _objective(broken, 1)):
+        with pytest.raises(UserError, match="needs the object's size"):
+            obj.logits(x)
+        failed.append(obj.generator.get_state())
+    assert torch.equal(failed[0], failed[1])
 
 
 def test_how_many_calls_an_objective_prepares_at_once() -> None:
