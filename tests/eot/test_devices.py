@@ -3,9 +3,10 @@
 ``test_pipeline``'s CUDA test covers the default pipeline. These cover what it does not: the
 other backgrounds, a LUT printer, disc defocus, the FFT blur, kornia's JPEG, no prefilter, an
 RGB texture on the pipeline's alpha, fixed params, params from a CPU generator or read onto the
-CPU, and ``render_pairs``. Each renders, back-propagates to the texture, and compares the
-device's render with the CPU's render of the same params (on the CPU that is the render
-itself, so what runs here checks each test's own logic).
+CPU, ``render_pairs``, and the objective's lookahead on the device's own generator. Each
+renders, back-propagates to the texture, and compares the device's render with the CPU's render
+of the same params (on the CPU that is the render itself, so what runs here checks each test's
+own logic).
 """
 
 from __future__ import annotations
@@ -150,3 +151,25 @@ def test_the_fft_blur_on_the_device(device: str) -> None:
                                                      kernels[i][None, None])[:, 0]
                           for i in range(2)])
     torch.testing.assert_close(out.detach().cpu(), direct)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_objectives_lookahead_on_the_device(device: str) -> None:
+    """On the device's own generator: an objective preparing four calls at once gives each
+    call the logits and gradient of one drawing per call, and leaves the generator as it."""
+    from physsim.objective import ClassifierObjective
+    from physsim.testing import linear_toy_classifier
+
+    pipe = _pipe(None, device, alpha=make_texture()[3:].to(device))
+    model = linear_toy_classifier(size=SIZE).to(device)
+    x = make_texture(seed=4)[None, :3].to(device)
+    objs = [ClassifierObjective(model, 3, renderer=pipe, samples=4, lookahead=la,
+                                generator=torch.Generator(device=device).manual_seed(5))
+            for la in (1, 4)]
+    for _ in range(6):
+        (l1, g1, o1), (l2, g2, o2) = (o.value_and_grad(x, lambda lg: lg[..., 0]) for o in objs)
+        torch.testing.assert_close(l2, l1, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(g2, g1, rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(o2, o1, rtol=1e-5, atol=1e-6)
+        assert torch.equal(objs[0].generator.get_state(), objs[1].generator.get_state())
+    assert g2.device.type == device
