@@ -50,11 +50,10 @@ def depthwise(images: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
     if ph >= h or pw >= w:
         raise ValueError(f"a {kh}x{kw} kernel is too wide to reflect at the borders of "
                          f"{h}x{w} images: cut its radius below the image's side")
-    mode = "reflect"
+    padded = F.pad(images, (pw, pw, ph, ph), mode="reflect")
     if max(kh, kw) > FFT_ABOVE:
-        return _fft_correlate(F.pad(images, (pw, pw, ph, ph), mode=mode),
-                              kernels.to(images.dtype), (h, w))
-    x = F.pad(images, (pw, pw, ph, ph), mode=mode).reshape(1, n * c, h + 2 * ph, w + 2 * pw)
+        return _fft_correlate(padded, kernels.to(images.dtype), (h, w))
+    x = padded.reshape(1, n * c, h + 2 * ph, w + 2 * pw)
     weight = kernels.to(images.dtype).repeat_interleave(c, 0).unsqueeze(1)
     return F.conv2d(x, weight, groups=n * c).view(n, c, h, w)
 

@@ -435,8 +435,8 @@ class Pipeline:
             return []
         values = {label: {k: torch.cat([b[label][k] for b in batches]) for k in p}
                   for label, p in batches[0].values.items()}
-        whole = self.prepare(EOTParams(values, sum(b.n for b in batches)), texture_size,
-                             background=False)
+        whole = self._prepare(EOTParams(values, sum(b.n for b in batches)), texture_size,
+                              background=False)
         sizes = [b.n for b in batches]
         plans: list[Any] = (
             [None] * len(sizes) if whole.lod is None else
@@ -456,15 +456,18 @@ class Pipeline:
         return (None if step is None else
                 step[1].generate(params[step[0]], self.output_size, self.dtype))
 
-    def prepare(self, params: EOTParams, texture_size: tuple[int, int],
-                background: bool = True) -> Prepared:
+    def prepare(self, params: EOTParams, texture_size: tuple[int, int]) -> Prepared:
         """The texture-independent part of rendering ``params`` for textures of
         ``texture_size`` (height, width): the homographies, levels of detail, sampling grids,
         backgrounds and what the image steps prepare (sensor noise). :meth:`render` takes the
         result, or any :meth:`select`-ion of it, in place of the params and gives the same
-        images (see :class:`Prepared`). ``background=False`` leaves the backgrounds to the
-        render.
+        images (see :class:`Prepared`).
         """
+        return self._prepare(params, texture_size, background=True)
+
+    def _prepare(self, params: EOTParams, texture_size: tuple[int, int],
+                 background: bool) -> Prepared:
+        """:meth:`prepare`; ``background=False`` leaves the backgrounds to the render."""
         if self.size_mm is None:
             raise UserError("render needs the object's size: give Pipeline(size_mm=(w, h))",
                             "EOT pipeline")

@@ -64,6 +64,7 @@ def _check(pair: Pair, gt: float | None, ge: float | None, lt: float | None,
 #: pose's ``distance_m`` and a scene's evaluation grid are held to it
 FAR_M = 100_000.0
 
+
 @dataclass(frozen=True)
 class Bounds:
     """Pydantic metadata for a :data:`Pair` option: accepts a number or [low, high], checks limits.

@@ -233,27 +233,13 @@ def group_levels(lod: torch.Tensor, count: int) -> list[tuple[int, torch.Tensor,
     """[(level, sample indices, weights)] for trilinear mip-mapping at levels of detail ``lod``
     (n,) in a pyramid of ``count`` levels: each sample blends floor(lod) and floor(lod) + 1.
     Ordered by level, then sample."""
-    n, dev = lod.shape[0], lod.device
-    lod = lod.clamp(0, count - 1)
-    lo = lod.floor()
-    frac = lod - lo
-    # every (sample, level) pair as one entry, ordered by level then sample: one transfer tells
-    # where each level's entries start
-    has = frac > 0
-    samples = torch.arange(n, device=dev)
-    level = torch.cat([lo, lo[has] + 1]).long()
-    index = torch.cat([samples, samples[has]])
-    weight = torch.cat([1 - frac, frac[has]])
-    order = torch.argsort(level * n + index)
-    levels, counts = torch.unique_consecutive(level[order], return_counts=True)
-    found, sizes = torch.stack([levels, counts]).tolist()
-    return list(zip(found, index[order].split(sizes), weight[order].split(sizes), strict=True))
+    return group_levels_parts(lod, count, [lod.shape[0]])[0]
 
 
 def group_levels_parts(lod: torch.Tensor, count: int, sizes: list[int]
                        ) -> list[list[tuple[int, torch.Tensor, torch.Tensor]]]:
     """:func:`group_levels` of each of consecutive parts of ``lod`` (their ``sizes``), with
-    one sort and one transfer for all of them: the same plans, value for value."""
+    one sort and one transfer for all of them: the same plans as each part's alone."""
     n, dev = lod.shape[0], lod.device
     lod = lod.clamp(0, count - 1)
     lo = lod.floor()
@@ -262,6 +248,8 @@ def group_levels_parts(lod: torch.Tensor, count: int, sizes: list[int]
     bounds = torch.tensor(sizes, device=dev)
     part = torch.repeat_interleave(torch.arange(len(sizes), device=dev), bounds)
     local = torch.arange(n, device=dev) - (torch.cumsum(bounds, 0) - bounds)[part]
+    # every (sample, level) pair as one entry, ordered by part, level, then sample: one
+    # transfer tells where each part's levels start
     level = torch.cat([lo, lo[has] + 1]).long()
     index = torch.cat([local, local[has]])
     key = torch.cat([part, part[has]]) * count + level
